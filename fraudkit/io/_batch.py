@@ -1,0 +1,238 @@
+"""The one batch loader and validator of fraudkit."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from ._errors import BatchError, Violation
+from ._read import Locator, find_table, read_table
+from ._schema import LABEL_TABLES, TABLES, Table
+from ._validate import check_frames, coerce_table
+
+OnBadRows = Literal["refuse", "reject"]
+
+#: Columns of the rejects table written by ``--on-bad-rows reject``.
+REJECT_COLUMNS = ["table", "row", "id", "location", "reason"]
+
+
+@dataclass
+class Labels:
+    """Ground truth of a labelled batch (evaluation only; never read when scoring).
+
+    Each frame has the entity id and ``fraud_type`` ("" for legitimate).
+    """
+
+    claims: pd.DataFrame
+    providers: pd.DataFrame
+    patients: pd.DataFrame | None = None
+
+    def fraudulent(self, entity: str) -> pd.Series:
+        """Boolean Series indexed by id: True where any scheme involves the entity as an actor."""
+        frame = getattr(self, entity)
+        if frame is None:
+            raise ValueError(f"this batch has no labels/{entity} table")
+        key = frame.columns[0]
+        return frame.set_index(key)["fraud_type"].fillna("").astype(str).str.len().gt(0)
+
+
+@dataclass
+class Batch:
+    """A validated claims batch: four typed DataFrames with the columns of the contract.
+
+    ``rejects`` holds the rows set aside under ``on_bad_rows="reject"`` (empty otherwise),
+    one row per rejected row with its table, position, id, location and reason.
+    """
+
+    patients: pd.DataFrame
+    providers: pd.DataFrame
+    claims: pd.DataFrame
+    items: pd.DataFrame
+    source: str = "<memory>"
+    rejects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECT_COLUMNS))
+    warnings: list[str] = field(default_factory=list)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {name: getattr(self, name) for name in TABLES}
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{n}={len(f):,}" for n, f in self.tables().items())
+        return f"Batch({self.source!r}: {sizes})"
+
+
+# --------------------------------------------------------------------------- typing after checks
+def _finalise(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
+    out = {}
+    for column in table.columns:
+        s = frame[column.name]
+        if column.kind == "int":
+            s = s.astype("int64")
+        elif column.kind in ("money", "decimal"):
+            s = s.astype("float64")
+            if column.kind == "money":
+                s = s.round(2)
+        elif column.kind == "bool":
+            s = s.astype(bool)
+        elif column.kind == "enum":
+            s = pd.Categorical(s, categories=list(column.values))
+        elif column.name == "diagnosis":
+            s = s.fillna("")
+        out[column.name] = s
+    typed = pd.DataFrame(out, index=frame.index)
+    extras = [c for c in frame.columns if c not in table.column_names]
+    return pd.concat([typed, frame[extras]], axis=1) if extras else typed
+
+
+def _check(source: str, raw: dict[str, pd.DataFrame], locators: dict[str, Locator]):
+    frames, violations, warnings = {}, [], []
+    for name, table in TABLES.items():
+        frame, found, warned = coerce_table(table, raw[name], locators[name])
+        frames[name] = frame
+        violations += found
+        warnings += warned
+    if not any(not v.row_level for v in violations):
+        violations += check_frames(frames, locators)
+    return frames, violations, warnings
+
+
+def _reject(frames: dict[str, pd.DataFrame], violations: list[Violation], locators: dict[str, Locator]):
+    """Drop every row that breaks a rule, and the rows that depend on it. Returns (frames, rejects)."""
+    reasons: dict[str, dict[int, str]] = {name: {} for name in TABLES}
+
+    def add(name: str, rows, reason: str) -> None:
+        bucket = reasons[name]
+        for r in np.asarray(rows, dtype=np.int64):
+            bucket.setdefault(int(r), reason)
+
+    for v in violations:
+        where = f"{v.table}.{v.column}" if v.column else v.table
+        add(v.table, v.rows, f"{where}: {v.rule}")
+
+    def ids(name: str, column: str) -> pd.Index:
+        rows = np.fromiter(reasons[name], dtype=np.int64)
+        return pd.Index(frames[name][column].iloc[rows].dropna().unique())
+
+    claims, items = frames["claims"], frames["items"]
+    for table, column in (("patients", "patient_id"), ("providers", "provider_id")):
+        gone = ids(table, column)
+        add("claims", np.flatnonzero(claims[column].isin(gone)), f"its {column[:-3]} was rejected")
+    add("claims", np.flatnonzero(claims.claim_id.isin(ids("items", "claim_id"))), "one of its items was rejected")
+    add("items", np.flatnonzero(items.claim_id.isin(ids("claims", "claim_id"))), "its claim was rejected")
+
+    kept, rows_out = {}, []
+    for name, table in TABLES.items():
+        frame = frames[name]
+        bad = np.fromiter(sorted(reasons[name]), dtype=np.int64)
+        mask = np.ones(len(frame), dtype=bool)
+        mask[bad] = False
+        kept[name] = frame[mask].reset_index(drop=True)
+        for r in bad:
+            key = frame[table.key].iat[r]
+            rows_out.append((name, int(r), None if key != key else str(key), locators[name].where(r), reasons[name][r]))
+    rejects = pd.DataFrame(rows_out, columns=REJECT_COLUMNS)
+    return kept, rejects
+
+
+def _assemble(source, raw, locators, on_bad_rows: OnBadRows) -> Batch:
+    frames, violations, warnings = _check(source, raw, locators)
+    rejects = pd.DataFrame(columns=REJECT_COLUMNS)
+    if violations:
+        table_level = [v for v in violations if not v.row_level]
+        if on_bad_rows == "refuse" or table_level:
+            raise BatchError(source, table_level + [v for v in violations if v.row_level])
+        frames, rejects = _reject(frames, violations, locators)
+        if len(frames["claims"]) == 0:
+            raise BatchError(source, [Violation("claims", None, "has no valid rows left after rejecting bad rows")])
+    typed = {name: _finalise(table, frames[name]) for name, table in TABLES.items()}
+    return Batch(**typed, source=source, rejects=rejects, warnings=warnings)
+
+
+# --------------------------------------------------------------------------- public
+def load_batch(path: str | Path, *, on_bad_rows: OnBadRows = "refuse") -> Batch:
+    """Read and validate a batch folder written to the contract.
+
+    Parameters
+    ----------
+    path : str or Path
+        Folder holding ``patients``, ``providers``, ``claims`` and ``items``, each as
+        ``NAME.parquet``, ``NAME.csv`` or a folder ``NAME/`` of Parquet parts.
+    on_bad_rows : {"refuse", "reject"}
+        ``"refuse"`` (default) raises :class:`BatchError` on the first broken rule.
+        ``"reject"`` sets rows that break a row-level rule aside in ``Batch.rejects``
+        (with the rows depending on them: a rejected item takes its claim along),
+        so that kept rows plus rejected rows equal the rows read. Problems that are
+        not about particular rows (a missing table or column) are refused either way.
+
+    Returns
+    -------
+    Batch
+        Typed tables; labels are never read here (see :func:`load_labels`).
+
+    Raises
+    ------
+    BatchError
+        Naming table, column, rule and the first offending rows.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise BatchError(str(root), [Violation("batch", None, "is not a folder" if root.exists() else "does not exist")])
+    raw, locators = {}, {}
+    missing = []
+    for name in TABLES:
+        paths = find_table(root, name)
+        if paths is None:
+            missing.append(name)
+            continue
+        raw[name], locators[name] = read_table(root, name, paths)
+    if missing:
+        raise BatchError(str(root), [Violation(m, None, f"required table is missing (expected {m}.parquet, {m}.csv or {m}/)") for m in missing])
+    return _assemble(str(root), raw, locators, on_bad_rows)
+
+
+def validate_batch(batch: Batch) -> Batch:
+    """Check an in-memory batch against the contract; returns it re-typed, or raises BatchError."""
+    raw = {name: frame.reset_index(drop=True) for name, frame in batch.tables().items()}
+    raw = {name: frame.astype({c: "str" for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)}) for name, frame in raw.items()}
+    locators = {name: Locator.in_memory(name, len(frame)) for name, frame in raw.items()}
+    return _assemble(batch.source, raw, locators, "refuse")
+
+
+def load_labels(path: str | Path) -> Labels | None:
+    """Read ``labels/`` of a batch folder, or None when the batch carries no labels."""
+    root = Path(path) / "labels"
+    if not root.is_dir():
+        return None
+    frames = {}
+    for name, table in LABEL_TABLES.items():
+        paths = find_table(root, name)
+        if paths is None:
+            if name == "patients":
+                frames[name] = None
+                continue
+            raise BatchError(str(root), [Violation(table.name, None, "required label table is missing")])
+        raw, locator = read_table(root, name, paths)
+        frame, violations, _ = coerce_table(table, raw, locator)
+        if violations:
+            raise BatchError(str(root), violations)
+        frame = frame[list(table.column_names)].copy()
+        frame["fraud_type"] = frame["fraud_type"].fillna("").astype(str)
+        frames[name] = frame
+    return Labels(**frames)
+
+
+def batch_fingerprint(path: str | Path) -> str:
+    """SHA-256 over the contract tables' files (names and bytes), labels excluded."""
+    root = Path(path)
+    digest = hashlib.sha256()
+    for name in TABLES:
+        for file in find_table(root, name) or []:
+            digest.update(str(file.relative_to(root)).encode())
+            with open(file, "rb") as fh:
+                while chunk := fh.read(1 << 22):
+                    digest.update(chunk)
+    return digest.hexdigest()
