@@ -1,0 +1,191 @@
+"""Prioritisation: the one place where detector scores become a ranking for flight inspection.
+
+How scores are combined (documented, rank-based, no assumption on each detector's scale):
+
+1. Each detector's scores for an entity (claim, patient or provider) become **empirical
+   upper-tail probabilities** ``p = rank / n`` (1/n for the most suspicious, 1 for the least).
+2. The detectors' tail probabilities are combined by **weighted Fisher's method**:
+   ``X = -2 Σ w_d log p_d``. A provider that one detector puts at the very top scores
+   high even if others see nothing (collusion is invisible claim by claim), and one that
+   several detectors agree on scores higher still.
+3. ``suspicion = 1 - chi2.sf(X, 2 Σ w_d)``: the probability that the evidence is not chance,
+   in [0, 1]; ranks use ``-log sf`` so that they keep order even where suspicion rounds to 1.
+
+Providers are then ranked for a budget of inspections, with the money at stake
+(fund_paid of their flagged claims weighted by claim suspicion), the schemes suspected,
+the top reasons and the evidence claims an inspection team should pull.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+#: Columns of the ranked provider table (``providers.csv``), in order.
+PROVIDER_COLUMNS = [
+    "rank", "provider_id", "provider_type", "tier", "region", "suspicion", "money_at_stake",
+    "fund_paid", "claims", "flagged_claims", "schemes", "reasons", "evidence_claims",
+]
+
+
+def tail_probability(scores: pd.Series, groups: pd.Series | None = None) -> pd.Series:
+    """Empirical upper-tail probability of each score (1/n for the highest, 1 for the lowest).
+
+    Ties share the larger probability (no detector gains by giving equal scores).
+    Missing scores get ``exp(-1)``, whose ``-log`` is the mean under chance, so a
+    detector that did not see an entity neither accuses nor clears it.
+    With ``groups``, each score is compared only with its own group (like with like).
+
+    Examples
+    --------
+    >>> tail_probability(pd.Series([0.1, 0.9, 0.5, 0.5], index=list("abcd"))).tolist()
+    [1.0, 0.25, 0.75, 0.75]
+    """
+    values = scores.astype(float)
+    if groups is None:
+        ranks = values.rank(ascending=False, method="max")
+        n = values.notna().sum()
+    else:
+        grouped = values.groupby(groups.reindex(values.index).to_numpy(), observed=True)
+        ranks = grouped.rank(ascending=False, method="max")
+        n = grouped.transform("count")
+    p = ranks / np.maximum(n, 1)
+    return p.fillna(np.exp(-1.0)).clip(1e-12, 1.0)
+
+
+def combine_scores(
+    scores: pd.DataFrame,
+    weights: Mapping[str, float] | None = None,
+    groups: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Combine several detectors' scores of one entity into one suspicion (Fisher's method).
+
+    Parameters
+    ----------
+    scores : DataFrame
+        One column per detector, indexed by entity id, higher = more suspicious.
+        A column that is entirely missing (a skipped detector) is ignored.
+    weights : mapping, optional
+        Weight per detector column (default 1 each; 0 drops a detector).
+    groups : Series, optional
+        Peer group of each entity (e.g. provider_type) for like-with-like tail probabilities.
+
+    Returns
+    -------
+    DataFrame
+        ``suspicion`` in [0, 1] and ``evidence`` (= -log of the combined tail probability,
+        the sort key), indexed like ``scores``.
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"iforest": [0.1, 0.2, 0.9, 0.3], "graph": [0.0, 5.0, 0.3, 0.2]},
+    ...                  index=["H1", "H2", "H3", "H4"])
+    >>> combine_scores(s).sort_values("evidence", ascending=False).index.tolist()
+    ['H3', 'H2', 'H4', 'H1']
+    """
+    weights = dict(weights or {})
+    used = [c for c in scores.columns if scores[c].notna().any() and weights.get(c, 1.0) > 0]
+    if not used:
+        raise ValueError("no detector produced scores to combine")
+    statistic = pd.Series(0.0, index=scores.index)
+    total_weight = 0.0
+    for column in used:
+        w = float(weights.get(column, 1.0))
+        statistic += -2.0 * w * np.log(tail_probability(scores[column], groups))
+        total_weight += w
+    dof = 2.0 * total_weight
+    log_sf = stats.chi2.logsf(statistic.to_numpy(), dof)
+    return pd.DataFrame(
+        {"suspicion": -np.expm1(log_sf), "evidence": -log_sf},
+        index=scores.index,
+    )
+
+
+def money_at_stake(claims: pd.DataFrame, by: str = "provider_id") -> pd.Series:
+    """Expected money at stake per provider (or patient): Σ fund_paid × suspicion over flagged claims.
+
+    ``claims`` needs ``by``, ``fund_paid``, ``suspicion`` and ``flagged``.
+    """
+    at_stake = claims["fund_paid"].where(claims["flagged"], 0.0) * claims["suspicion"]
+    return at_stake.groupby(claims[by].to_numpy(), observed=True).sum().round(2)
+
+
+def rank_providers(
+    provider_scores: pd.DataFrame,
+    claims: pd.DataFrame,
+    providers: pd.DataFrame,
+    reasons: pd.DataFrame | None = None,
+    schemes: pd.Series | None = None,
+    *,
+    inspections: int | None = None,
+    region: str | None = None,
+    provider_type: str | None = None,
+    evidence_claims: int = 10,
+    top_reasons: int = 3,
+) -> pd.DataFrame:
+    """Rank providers for flight inspection.
+
+    Parameters
+    ----------
+    provider_scores : DataFrame
+        Indexed by provider_id with ``suspicion`` and ``evidence`` (see :func:`combine_scores`).
+    claims : DataFrame
+        Scored claims: ``claim_id``, ``provider_id``, ``fund_paid``, ``suspicion``, ``flagged``.
+    providers : DataFrame
+        The batch's providers table.
+    reasons : DataFrame, optional
+        Long table ``id, reason, strength`` of provider reasons (any detector); the
+        ``top_reasons`` strongest per provider are kept, joined with " | ".
+    schemes : Series, optional
+        Suspected schemes per provider id (";"-joined names).
+    inspections : int, optional
+        Inspection budget k: only the top k are returned (all when None).
+    region, provider_type : str, optional
+        Restrict the ranking to one pooling region or one provider type.
+
+    Returns
+    -------
+    DataFrame
+        The columns of :data:`PROVIDER_COLUMNS` (plus any detector columns of
+        ``provider_scores``), rank 1 first.
+    """
+    table = providers.set_index("provider_id")[["provider_type", "tier", "region"]].copy()
+    table["provider_type"] = table["provider_type"].astype(str)
+    table = table.join(provider_scores, how="left")
+    table["suspicion"] = table["suspicion"].fillna(0.0)
+    table["evidence"] = table["evidence"].fillna(0.0)
+    by_provider = claims.groupby(claims["provider_id"].to_numpy(), observed=True)
+    table["fund_paid"] = by_provider["fund_paid"].sum().round(2).reindex(table.index).fillna(0.0)
+    table["claims"] = by_provider.size().reindex(table.index).fillna(0).astype(int)
+    table["flagged_claims"] = by_provider["flagged"].sum().reindex(table.index).fillna(0).astype(int)
+    table["money_at_stake"] = money_at_stake(claims).reindex(table.index).fillna(0.0)
+
+    top = claims[claims["flagged"]].sort_values(["suspicion", "fund_paid", "claim_id"], ascending=[False, False, True])
+    top = top.groupby(top["provider_id"].to_numpy(), observed=True).head(evidence_claims)
+    table["evidence_claims"] = top.groupby(top["provider_id"].to_numpy(), observed=True)["claim_id"].agg(";".join).reindex(table.index).fillna("")
+
+    if reasons is not None and len(reasons):
+        best = reasons.sort_values(["id", "strength", "reason"], ascending=[True, False, True])
+        best = best.drop_duplicates(["id", "reason"]).groupby("id", observed=True).head(top_reasons)
+        table["reasons"] = best.groupby("id", observed=True)["reason"].agg(" | ".join).reindex(table.index).fillna("")
+    else:
+        table["reasons"] = ""
+    table["schemes"] = (schemes.reindex(table.index).fillna("") if schemes is not None else "")
+
+    if region is not None:
+        table = table[table["region"].astype(str) == str(region)]
+    if provider_type is not None:
+        table = table[table["provider_type"] == provider_type]
+    # Evidence first; money and id break ties so the order is deterministic.
+    table = table.reset_index().sort_values(["evidence", "money_at_stake", "provider_id"], ascending=[False, False, True])
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    if inspections is not None:
+        table = table.head(int(inspections))
+    extra = [c for c in table.columns if c not in PROVIDER_COLUMNS and c != "evidence"]
+    return table[PROVIDER_COLUMNS + extra].reset_index(drop=True)
+
+
+__all__ = ["PROVIDER_COLUMNS", "combine_scores", "money_at_stake", "rank_providers", "tail_probability"]
