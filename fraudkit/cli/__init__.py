@@ -16,11 +16,11 @@ from . import _validate  # noqa: F401,E402
 
 def main() -> None:
     """Console-script entry point: usage errors exit 2 (Typer), contract breaks exit 2 (here)."""
-    from fraudkit.io import BatchError
+    from fraudkit.errors import FraudkitError
 
     try:
         app()
-    except (BatchError, UserError) as exc:
+    except FraudkitError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         err_console.print("Interrupted; nothing was written.")

@@ -8,6 +8,8 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 
+from fraudkit.errors import FraudkitError
+
 app = typer.Typer(
     name="fraudkit",
     help="Find fraud in medical-insurance claim batches and rank providers for flight inspection.",
@@ -22,7 +24,7 @@ err_console = Console(stderr=True)
 EXIT_BAD_INPUT = 2
 
 
-class UserError(ValueError):
+class UserError(FraudkitError):
     """Bad input that is not a batch (a scenario file, a model, an outcomes file, an option).
 
     Raised anywhere in fraudkit; the CLI prints it as one paragraph and exits 2.

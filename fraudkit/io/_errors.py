@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fraudkit.errors import FraudkitError
+
 
 @dataclass
 class Violation:
@@ -41,7 +43,7 @@ class Violation:
         return f"{where} breaks the rule '{self.rule}' in {self.count:,} {plural}: {shown}{more}"
 
 
-class BatchError(ValueError):
+class BatchError(FraudkitError):
     """A batch that breaks the contract. The message names table, column, rule and rows.
 
     The CLI turns it into a one-paragraph message and exit code 2.
