@@ -188,4 +188,62 @@ def rank_providers(
     return table[PROVIDER_COLUMNS + extra].reset_index(drop=True)
 
 
-__all__ = ["PROVIDER_COLUMNS", "combine_scores", "money_at_stake", "rank_providers", "tail_probability"]
+#: Words in a reason's feature or detector name, and the scheme they point to. The first match wins.
+REASON_SCHEMES: tuple[tuple[str, str], ...] = (
+    ("readmi", "decomposed_stay"),
+    ("without_daily", "bed_hanging"),
+    ("empty_day", "bed_hanging"),
+    ("identical", "phantom_services"),
+    ("phantom", "phantom_services"),
+    ("duplicate", "over_charging"),
+    ("over_catalogue", "over_charging"),
+    ("price", "drug_swapping"),
+    ("days_supplied", "drug_reselling"),
+    ("supply", "drug_reselling"),
+    ("pharmacies", "drug_reselling"),
+    ("distant", "card_lending"),
+    ("regions_same_day", "card_lending"),
+    ("implausible", "card_lending"),
+    ("admission", "fake_admission"),
+    ("los", "fake_admission"),
+    ("stay", "fake_admission"),
+    ("upcod", "upcoding"),
+    ("cost", "upcoding"),
+    ("rings", "collusion_ring"),
+    ("dense_blocks", "collusion_ring"),
+    ("shared_patients", "collusion_ring"),
+)
+
+
+def schemes_from_reasons(reasons: pd.DataFrame, top: int = 3) -> pd.Series:
+    """Suspected schemes per id (";"-joined, strongest first) from its strongest reasons.
+
+    Each reason's feature (then detector) name is matched against :data:`REASON_SCHEMES`.
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"id": ["H1", "H1", "H2"], "feature": ["readmit_15d_share", "dup_lines", "x"],
+    ...                   "detector": ["provider_features", "provider_features", "rings"],
+    ...                   "strength": [3.0, 1.0, 2.0]})
+    >>> schemes_from_reasons(r).to_dict()
+    {'H1': 'decomposed_stay', 'H2': 'collusion_ring'}
+    """
+    if reasons is None or len(reasons) == 0:
+        return pd.Series(dtype=str)
+
+    def scheme_of(feature: str, detector: str) -> str:
+        for text in (str(feature).lower(), str(detector).lower()):
+            for word, scheme in REASON_SCHEMES:
+                if word in text:
+                    return scheme
+        return ""
+
+    ranked = reasons.sort_values(["id", "strength"], ascending=[True, False])
+    ranked = ranked.groupby("id", observed=True).head(top)
+    names = [scheme_of(f, d) for f, d in zip(ranked["feature"], ranked["detector"])]
+    ranked = ranked.assign(scheme=names)
+    ranked = ranked[ranked["scheme"] != ""].drop_duplicates(["id", "scheme"])
+    return ranked.groupby("id", observed=True)["scheme"].agg(";".join)
+
+
+__all__ = ["PROVIDER_COLUMNS", "REASON_SCHEMES", "schemes_from_reasons", "combine_scores", "money_at_stake", "rank_providers", "tail_probability"]
