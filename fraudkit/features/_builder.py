@@ -1,0 +1,553 @@
+"""``FeatureBuilder``: from a :class:`~fraudkit.io.Batch` to claim, patient and provider feature tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ._columns import CLAIM_COLUMNS, PATIENT_COLUMNS, PROVIDER_COLUMNS
+from ._prep import (codes_in, days, group_max, group_nunique, group_quantiles, group_sum, hash_u26,
+                    robust_location_scale, window_counts)
+
+CARE = ("outpatient", "chronic", "inpatient", "pharmacy")
+INPATIENT, PHARMACY = 2, 3
+KINDS = ("drug", "exam", "treatment", "consumable", "bed", "other")
+DRUG, EXAM, BED = 0, 1, 4
+PTYPES = ("hospital", "clinic", "pharmacy")
+
+# peer metrics and the floor of their robust scale (so near-constant groups do not explode)
+_PEER_METRICS = {"log_cost": 0.05, "los": 0.5, "lines": 0.5, "drug_share": 0.02, "exam_share": 0.02,
+                 "log_drug": 0.1, "eligible_share": 0.02, "lines_per_day": 0.1}
+_QS = np.linspace(0.0, 1.0, 41)
+
+
+@dataclass
+class Features:
+    """The three feature tables of one batch (columns documented in ``fraudkit.features``)."""
+
+    claims: pd.DataFrame
+    patients: pd.DataFrame
+    providers: pd.DataFrame
+
+    def table(self, entity: str) -> pd.DataFrame:
+        """The table of ``entity`` (``"claim"``, ``"patient"`` or ``"provider"``)."""
+        return {"claim": self.claims, "patient": self.patients, "provider": self.providers}[entity.rstrip("s")]
+
+
+class _Base:
+    """Column arrays of a batch that need no learned state (one row per claim / item line)."""
+
+    def __init__(self, batch):
+        c, it, pat, prov = batch.claims, batch.items, batch.patients, batch.providers
+        self.n = n = len(c)
+        self.claim_id = c["claim_id"]
+        self.patient_ids, self.provider_ids = pat["patient_id"], prov["provider_id"]
+        self.pcode = codes_in(pat["patient_id"], c["patient_id"])
+        self.vcode = codes_in(prov["provider_id"], c["provider_id"])
+        self.n_pat, self.n_prov = len(pat), len(prov)
+        regions, _ = pd.factorize(pd.concat([pat["region"].astype("str"), prov["region"].astype("str")], ignore_index=True))
+        self.pat_region, self.prov_region_all = regions[: len(pat)], regions[len(pat):]
+        self.prov_type_all = np.asarray(pd.Categorical(prov["provider_type"].astype("str"), categories=PTYPES).codes, dtype=np.int64)
+        self.prov_tier_all = prov["tier"].to_numpy(dtype=np.int64)
+        self.prov_beds_all = prov["beds"].to_numpy(dtype=float)
+        self.tier = self.prov_tier_all[self.vcode]
+        self.ptype = self.prov_type_all[self.vcode]
+        self.region_p = self.pat_region[self.pcode]
+        self.region_v = self.prov_region_all[self.vcode]
+        female = (pat["sex"].astype("str") == "F").to_numpy()
+        self.female = female[self.pcode]
+        self.care = np.asarray(pd.Categorical(c["care_type"].astype("str"), categories=CARE).codes, dtype=np.int64)
+        self.admit, self.discharge = days(c["admit_date"]), days(c["discharge_date"])
+        self.los = np.maximum(self.discharge - self.admit, 0).astype(float)
+        self.cal_days = self.los + 1.0
+        year = c["admit_date"].dt.year.to_numpy(dtype=np.int64)
+        self.age = (year - pat["birth_year"].to_numpy(dtype=np.int64)[self.pcode]).astype(float)
+        self.dx3 = c["diagnosis"].fillna("").astype("str").str.strip().str.upper().str[:3]
+        self.total = c["total_amount"].to_numpy(dtype=float)
+        self.eligible = c["eligible_amount"].to_numpy(dtype=float)
+        self.fund = c["fund_paid"].to_numpy(dtype=float)
+        doctors = c["doctor_id"].astype("str")
+        self.doctor = pd.factorize(doctors)[0].astype(np.int64)
+        self.doctor[c["doctor_id"].isna().to_numpy()] = -1
+        # --- item lines
+        self.m = len(it)
+        self.cidx = codes_in(self.claim_id, it["claim_id"])
+        self.code_raw, self.code_values = pd.factorize(it["item_code"].astype("str"))
+        self.kind = np.asarray(pd.Categorical(it["item_kind"].astype("str"), categories=KINDS).codes, dtype=np.int64)
+        self.qty = it["quantity"].to_numpy(dtype=float)
+        self.price = it["unit_price"].to_numpy(dtype=float)
+        self.amount = it["amount"].to_numpy(dtype=float)
+        self.sday = days(it["service_date"])
+        ci = self.cidx
+        self.lines = np.bincount(ci, minlength=n)[:n].astype(float)
+        by_kind = np.zeros((n, len(KINDS)))
+        for k in range(len(KINDS)):
+            sel = self.kind == k
+            by_kind[:, k] = np.bincount(ci[sel], weights=self.amount[sel], minlength=n)[:n]
+        self.item_total = by_kind.sum(axis=1)
+        denom = np.where(self.item_total > 0, self.item_total, 1.0)
+        self.drug_amount = by_kind[:, DRUG]
+        self.drug_share, self.exam_share = by_kind[:, DRUG] / denom, by_kind[:, EXAM] / denom
+        drug = self.kind == DRUG
+        self.drug_qty = np.bincount(ci[drug], weights=self.qty[drug], minlength=n)[:n]
+        # duplicated lines: same claim, code and service day
+        span = int(self.sday.max() - self.sday.min() + 1) if self.m else 1
+        day0 = self.sday - (self.sday.min() if self.m else 0)
+        key = (ci * (len(self.code_values) + 1) + self.code_raw) * span + day0
+        dup = pd.Series(key).duplicated().to_numpy() & (self.kind != BED)
+        self.dup_lines = np.bincount(ci[dup], minlength=n)[:n].astype(float)
+        # calendar days of the claim with at least one daily (non-bed) line
+        active = self.kind != BED
+        ca = ci[active]
+        firstday = ~pd.Series(ca * span + day0[active]).duplicated().to_numpy()
+        self.active_days = np.bincount(ca[firstday], minlength=n)[:n].astype(float)
+        # exam-set signature: order-free sums of two 26-bit hashes of (code, quantity)
+        ex = self.kind == EXAM
+        line_key = self.code_raw[ex].astype(np.int64) * 100_003 + np.round(self.qty[ex] * 1000).astype(np.int64)
+        ha = np.bincount(ci[ex], weights=hash_u26(line_key, 1), minlength=n)[:n]
+        hb = np.bincount(ci[ex], weights=hash_u26(line_key, 2), minlength=n)[:n]
+        self.exam_lines = np.bincount(ci[ex], minlength=n)[:n]
+        self.exam_sig = np.where(self.exam_lines > 0,
+                                 (ha.astype(np.int64) * 1_000_003 + hb.astype(np.int64)) * 64 + self.exam_lines % 64, -1)
+
+    def peer_keys(self, dx: np.ndarray) -> list[np.ndarray]:
+        """Peer-group keys from the narrowest (category×tier×care) to the broadest (care); -1 = none."""
+        care, tier = self.care, np.clip(self.tier, 0, 3)
+        return [np.where(dx >= 0, dx * 16 + tier * 4 + care, -1), np.where(dx >= 0, dx * 4 + care, -1),
+                tier * 4 + care, care.copy()]
+
+    def metrics(self) -> pd.DataFrame:
+        total = np.where(self.total > 0, self.total, 0.0)
+        return pd.DataFrame({
+            "log_cost": np.log1p(total), "los": self.los, "lines": self.lines,
+            "drug_share": self.drug_share, "exam_share": self.exam_share, "log_drug": np.log1p(self.drug_amount),
+            "eligible_share": np.where(total > 0, self.eligible / np.where(total > 0, total, 1), 1.0),
+            "lines_per_day": self.lines / self.cal_days,
+        })
+
+
+class FeatureBuilder(BaseEstimator):
+    """Learn peer and catalogue references from a batch; turn batches into feature tables.
+
+    ``fit`` learns, per peer group (ICD-10 3-character category × provider tier ×
+    care type, with fallbacks to category × care, tier × care and care type), the
+    median and robust scale of cost, stay, lines and item mix, the percentiles of
+    cost; per item code the reference price (median unit price), how typical the
+    code is for each diagnosis category, and the sex and age range of its patients;
+    per provider type and tier the usual admission rate per bed. ``transform`` applies
+    the same computation to any batch, so training and scoring features are identical.
+    Relational features (readmissions, same-day use elsewhere, repeated exam sets,
+    patients shared between providers) are computed within the batch transformed.
+
+    Parameters
+    ----------
+    min_peers : int, default=20
+        Fewest fit-time claims for a peer group to have its own statistics.
+    readmit_days : int, default=15
+        Window for readmissions with the same diagnosis category.
+    rare_item_share : float, default=0.01
+        An item code billed on fewer than this share of the peer claims is atypical.
+    implausible_share : float, default=0.005
+        A code (or diagnosis) whose share of patients of one sex is below this is
+        implausible for that sex; ages outside the code's 0.5–99.5 % range ± 5 years are implausible.
+    min_support : int, default=50
+        Fewest fit-time lines of a code before its sex and age profile is trusted.
+    partners : bool, default=True
+        Compute ``partner_share`` / ``partner_lift`` (a self-join of patient–provider pairs).
+    max_fit_lines : int, default=2_000_000
+        Item lines sampled (with ``random_state``) to learn sex/age profiles.
+    random_state : int, default=0
+        Seed of that sample.
+
+    Examples
+    --------
+    >>> fb = FeatureBuilder().fit(batch)            # doctest: +SKIP
+    >>> feats = fb.transform(batch)                 # doctest: +SKIP
+    >>> feats.claims[["cost_ratio", "los_ratio"]]   # doctest: +SKIP
+    """
+
+    def __init__(self, min_peers: int = 20, readmit_days: int = 15, rare_item_share: float = 0.01,
+                 implausible_share: float = 0.005, min_support: int = 50, partners: bool = True,
+                 max_fit_lines: int = 2_000_000, random_state: int = 0):
+        self.min_peers = min_peers
+        self.readmit_days = readmit_days
+        self.rare_item_share = rare_item_share
+        self.implausible_share = implausible_share
+        self.min_support = min_support
+        self.partners = partners
+        self.max_fit_lines = max_fit_lines
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, batch, y=None) -> "FeatureBuilder":
+        """Learn peer statistics, reference prices and item profiles from ``batch``; returns self."""
+        if len(batch.claims) == 0:
+            raise ValueError("cannot fit features on a batch without claims")
+        b = _Base(batch)
+        self.dx_vocab_ = pd.Index(np.sort(b.dx3[b.dx3 != ""].unique().astype(str)))
+        dx = codes_in(self.dx_vocab_, b.dx3)
+        metrics = b.metrics()
+        self.peer_stats_, self.peer_quantiles_ = [], []
+        for key in b.peer_keys(dx):
+            frame = metrics.assign(_key=key)[key >= 0]
+            stats = robust_location_scale(frame, "_key", _PEER_METRICS, self.min_peers)
+            self.peer_stats_.append(stats)
+            self.peer_quantiles_.append(group_quantiles(frame["log_cost"].to_numpy(), frame["_key"].to_numpy(),
+                                                        stats.index.to_numpy(dtype=np.int64), _QS))
+        # item catalogue: reference price and usage profiles
+        self.code_vocab_ = pd.Index(np.asarray(b.code_values, dtype=object))
+        v = len(self.code_vocab_)
+        code = b.code_raw.astype(np.int64)
+        price = pd.Series(b.price).groupby(code, sort=True).median()
+        self.ref_price_ = np.full(v, np.nan)
+        self.ref_price_[price.index.to_numpy()] = price.to_numpy()
+        # share of the claims of a context (category×care, and care type alone) billing each code
+        ctx_dx, ctx_care = np.where(dx >= 0, dx * 4 + b.care, -1), -(b.care + 1)
+        pairs = pd.DataFrame({"claim": b.cidx, "code": code}).drop_duplicates()
+        claim = pairs["claim"].to_numpy()
+        pairs = pd.concat([pairs.assign(ctx=ctx_dx[claim]), pairs.assign(ctx=ctx_care[claim])], ignore_index=True)
+        use = pairs[pairs["ctx"] != -1].groupby(["ctx", "code"], sort=False).size()
+        ctx_claims = pd.concat([pd.Series(ctx_dx[ctx_dx >= 0]), pd.Series(ctx_care)]).value_counts()
+        share = use.to_numpy() / ctx_claims.reindex(use.index.get_level_values(0)).to_numpy()
+        self.code_use_ = pd.Series(share, index=use.index.get_level_values(0).to_numpy() * (v + 1) + use.index.get_level_values(1).to_numpy())
+        # sex and age profile of each code and diagnosis category
+        rng = np.random.default_rng(self.random_state)
+        sample = rng.choice(b.m, self.max_fit_lines, replace=False) if b.m > self.max_fit_lines else np.arange(b.m)
+        self.code_profile_ = self._profile(code[sample], b.female[b.cidx[sample]], b.age[b.cidx[sample]], v)
+        self.dx_profile_ = self._profile(np.where(dx >= 0, dx, -1), b.female, b.age, len(self.dx_vocab_))
+        # provider peers: admissions per bed by type and tier
+        prov = self._provider_base(b)
+        frame = pd.DataFrame({"_key": prov["class"], "log_adm": np.log1p(prov["admissions_per_bed"])})[prov["beds"] > 0]
+        self.provider_stats_ = robust_location_scale(frame, "_key", {"log_adm": 0.05}, 5)
+        self.n_features_in_ = len(CLAIM_COLUMNS)
+        return self
+
+    def _context(self, b: _Base, dx: np.ndarray) -> np.ndarray:
+        """Context for item typicality: category×care where known, else care type (negative keys)."""
+        return np.where(dx >= 0, dx * 4 + b.care, -(b.care + 1))
+
+    def _profile(self, code, female, age, size) -> pd.DataFrame:
+        ok = code >= 0
+        frame = pd.DataFrame({"code": code[ok], "female": female[ok].astype(float), "age": age[ok]})
+        g = frame.groupby("code", sort=True)
+        prof = pd.DataFrame({"n": g.size(), "female": g["female"].mean(),
+                             "age_lo": g["age"].quantile(0.005), "age_hi": g["age"].quantile(0.995)})
+        return prof.reindex(np.arange(size))
+
+    # ------------------------------------------------------------------ transform
+    def transform(self, batch) -> Features:
+        """Feature tables of ``batch`` computed with the learned references."""
+        check_is_fitted(self, "peer_stats_")
+        b = _Base(batch)
+        dx = codes_in(self.dx_vocab_, b.dx3)
+        claims = self._claims(b, dx)
+        patients = self._patients(b, claims)
+        for col, src in (("patient_supply_ratio", "supply_ratio"), ("patient_providers_90d", "providers_per_90d"),
+                         ("patient_pharmacies_90d", "pharmacies_per_90d"), ("patient_max_claims_30d", "max_claims_30d")):
+            claims[col] = patients[src].to_numpy()[b.pcode]
+        providers = self._providers(b, claims, patients)
+        claims.index = pd.Index(b.claim_id.to_numpy(), name="claim_id")
+        return Features(claims=claims[list(CLAIM_COLUMNS)], patients=patients[list(PATIENT_COLUMNS)],
+                        providers=providers[list(PROVIDER_COLUMNS)])
+
+    def fit_transform(self, batch, y=None) -> Features:
+        return self.fit(batch).transform(batch)
+
+    # ---------------------------------------------------------------- claims
+    def _claims(self, b: _Base, dx: np.ndarray) -> pd.DataFrame:
+        n = b.n
+        metrics = b.metrics()
+        level = np.full(n, 3, dtype=np.int64)
+        row = np.full(n, -1, dtype=np.int64)
+        for lv, key in reversed(list(enumerate(b.peer_keys(dx)))):
+            found = self.peer_stats_[lv].index.get_indexer(key) if len(self.peer_stats_[lv]) else np.full(n, -1)
+            hit = (key >= 0) & (found >= 0)
+            level[hit], row[hit] = lv, found[hit]
+        out = pd.DataFrame({"peer_level": level.astype(float)})
+
+        def peer(col: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+            med, scale = np.full(n, np.nan), np.ones(n)
+            for lv in range(4):
+                sel = (level == lv) & (row >= 0)
+                stats = self.peer_stats_[lv]
+                med[sel] = stats[f"med_{metric}"].to_numpy()[row[sel]]
+                scale[sel] = stats[f"scale_{metric}"].to_numpy()[row[sel]]
+            x = metrics[metric].to_numpy()
+            med = np.where(np.isnan(med), np.nanmedian(x) if n else 0.0, med)
+            return med, np.clip((x - med) / scale, -50, 50)
+
+        med_cost, out["cost_z"] = peer("cost", "log_cost")
+        out["cost"] = b.total
+        out["cost_ratio"] = b.total / np.maximum(np.expm1(med_cost), 0.01)
+        pct = np.full(n, 0.5)
+        for lv in range(4):
+            sel = (level == lv) & (row >= 0)
+            q = self.peer_quantiles_[lv][row[sel]]
+            pct[sel] = (q < metrics["log_cost"].to_numpy()[sel, None]).mean(axis=1)
+        out["cost_pct"] = pct
+        med_los, out["los_z"] = peer("los", "los")
+        out["los"] = b.los
+        out["los_ratio"] = np.where(med_los > 0, b.los / np.maximum(med_los, 1e-9), 1.0)
+        out["lines"] = b.lines
+        _, out["lines_z"] = peer("lines", "lines")
+        out["drug_share"] = b.drug_share
+        _, out["drug_share_z"] = peer("drug_share", "drug_share")
+        out["exam_share"] = b.exam_share
+        _, out["exam_share_z"] = peer("exam_share", "exam_share")
+        _, out["drug_cost_z"] = peer("drug", "log_drug")
+        out["eligible_share"] = metrics["eligible_share"].to_numpy()
+        _, out["eligible_share_z"] = peer("eligible_share", "eligible_share")
+        out["lines_per_day"] = metrics["lines_per_day"].to_numpy()
+        _, out["lines_per_day_z"] = peer("lines_per_day", "lines_per_day")
+        out["dup_lines"] = b.dup_lines
+        out["dup_share"] = b.dup_lines / np.maximum(b.lines, 1)
+        # prices against the learned catalogue reference
+        code = codes_in(self.code_vocab_, pd.Series(np.asarray(b.code_values, dtype=object), dtype="str"))[b.code_raw] if b.m else np.empty(0, np.int64)
+        ref = np.where(code >= 0, self.ref_price_[np.maximum(code, 0)], np.nan)
+        ratio = np.where(ref > 0, b.price / np.where(ref > 0, ref, 1.0), 1.0)
+        out["price_ratio_max"] = np.maximum(group_max(b.cidx, ratio, n, fill=1.0), 1.0)
+        over = np.where(ref > 0, np.maximum(b.amount - b.qty * np.nan_to_num(ref), 0.0), 0.0)
+        out["overprice_share"] = group_sum(b.cidx, over, n) / np.maximum(b.item_total, 0.01)
+        # items atypical for the diagnosis
+        v = len(self.code_vocab_)
+        ctx = self._context(b, dx)
+        ctx = np.where((dx >= 0) & (level >= 2), -(b.care + 1), ctx)  # unknown or thin category: care type only
+        use_key = ctx[b.cidx] * (v + 1) + code
+        found = self.code_use_.index.get_indexer(use_key)
+        share = np.where((code >= 0) & (found >= 0), self.code_use_.to_numpy()[np.maximum(found, 0)], 0.0)
+        atyp = share < self.rare_item_share
+        out["atypical_share"] = group_sum(b.cidx[atyp], b.amount[atyp], n) / np.maximum(b.item_total, 0.01)
+        # bed hanging: stay days without daily lines; the card used elsewhere during the stay
+        inpat = b.care == INPATIENT
+        out["empty_days"] = np.where(inpat, np.maximum(b.cal_days - b.active_days, 0), 0.0)
+        out["empty_day_share"] = out["empty_days"].to_numpy() / b.cal_days
+        key = b.pcode * 1_000_000 + (b.admit - b.admit.min())
+        s = np.sort(key)
+        lo, hi = key + 1, b.pcode * 1_000_000 + (b.discharge - b.admit.min())
+        inside = np.searchsorted(s, hi, side="left") - np.searchsorted(s, lo, side="left")
+        out["claims_during_stay"] = np.where(inpat & (b.los >= 2), np.maximum(inside, 0), 0).astype(float)
+        # readmission for the same category within readmit_days
+        dxk = pd.factorize(b.dx3)[0]
+        idx = np.flatnonzero(inpat)
+        order = idx[np.lexsort((b.admit[idx], dxk[idx], b.pcode[idx]))]
+        same = (b.pcode[order][1:] == b.pcode[order][:-1]) & (dxk[order][1:] == dxk[order][:-1]) & (b.dx3.to_numpy()[order][1:] != "")
+        gap = b.admit[order][1:] - b.discharge[order][:-1]
+        re = same & (gap <= self.readmit_days) & (gap >= 0)
+        readmit, readmitted = np.zeros(n), np.zeros(n)
+        readmit[order[1:][re]] = 1.0
+        readmitted[order[:-1][re]] = 1.0
+        out["readmit_15d"], out["readmitted_15d"] = readmit, readmitted
+        # cohorts admitted and discharged together
+        cohort, lift = np.zeros(n), np.ones(n)
+        if len(idx):
+            f = pd.DataFrame({"v": b.vcode[idx], "a": b.admit[idx], "d": b.discharge[idx], "los": b.los[idx]})
+            same_dates = f.groupby(["v", "a", "d"])["los"].transform("size").to_numpy()
+            day_adm = f.groupby(["v", "a"])["los"].transform("size").to_numpy()
+            los_share = (f.groupby(["v", "los"])["a"].transform("size") / f.groupby("v")["a"].transform("size")).to_numpy()
+            cohort[idx] = same_dates - 1
+            lift[idx] = same_dates / (day_adm * los_share + 1.0)
+        out["cohort_size"], out["cohort_lift"] = cohort, lift
+        out["weekend"] = (((b.admit + 3) % 7) >= 5).astype(float)  # 1970-01-01 was a Thursday
+        out["out_of_region"] = (b.region_p != b.region_v).astype(float)
+        day_key = pd.Series(b.pcode * 1_000_000 + (b.admit - b.admit.min()))
+        out["regions_same_day"] = _distinct_per(day_key, b.region_v) - 1
+        out["providers_same_day"] = _distinct_per(day_key, b.vcode) - 1
+        self._exam_patterns(b, out)
+        # implausible for sex or age
+        prof = self.code_profile_
+        kcode = np.maximum(code, 0)
+        out["implausible_lines"] = group_sum(b.cidx, _implausible(prof, kcode, code >= 0, b.female[b.cidx], b.age[b.cidx],
+                                                                  self.min_support, self.implausible_share), n)
+        out["implausible_dx"] = _implausible(self.dx_profile_, np.maximum(dx, 0), dx >= 0, b.female, b.age,
+                                             self.min_support, self.implausible_share).astype(float)
+        return out
+
+    def _exam_patterns(self, b: _Base, out: pd.DataFrame) -> None:
+        n = b.n
+        cls = b.ptype * 4 + np.clip(b.tier, 0, 3)
+        has = b.exam_sig >= 0
+        f = pd.DataFrame({"v": b.vcode, "cls": cls, "sig": b.exam_sig})[has]
+        n_vs = f.groupby(["v", "sig"])["cls"].transform("size").to_numpy(dtype=float)
+        n_v = f.groupby("v")["cls"].transform("size").to_numpy(dtype=float)
+        n_cs = f.groupby(["cls", "sig"])["v"].transform("size").to_numpy(dtype=float)
+        n_c = f.groupby("cls")["v"].transform("size").to_numpy(dtype=float)
+        # the provider's own claims are left out of the expectation
+        expected = n_v * (n_cs - n_vs) / np.maximum(n_c - n_v, 1.0)
+        claims, lift = np.zeros(n), np.ones(n)
+        claims[has] = n_vs
+        lift[has] = (n_vs + 1.0) / (expected + 1.0)
+        out["exam_pattern_claims"], out["exam_pattern_lift"] = claims, lift
+        ex = b.kind == EXAM
+        if not ex.any():
+            out["exam_line_lift"] = 1.0
+            return
+        g = pd.DataFrame({"claim": b.cidx[ex], "code": b.code_raw[ex]}).drop_duplicates()
+        claim = g["claim"].to_numpy()
+        g["v"], g["cls"] = b.vcode[claim], cls[claim]
+        n_vc = g.groupby(["v", "code"])["cls"].transform("size").to_numpy(dtype=float)
+        n_cc = g.groupby(["cls", "code"])["v"].transform("size").to_numpy(dtype=float)
+        claims_v = np.bincount(b.vcode, minlength=b.n_prov).astype(float)
+        claims_c = np.bincount(cls, minlength=16).astype(float)
+        nv, nc = claims_v[g["v"].to_numpy()], claims_c[g["cls"].to_numpy()]
+        expected = nv * (n_cc - n_vc) / np.maximum(nc - nv, 1.0)
+        line_lift = (n_vc + 1.0) / (expected + 1.0)
+        out["exam_line_lift"] = np.maximum(group_max(claim, line_lift, n, fill=1.0), 1.0)
+
+    # ---------------------------------------------------------------- patients
+    def _patients(self, b: _Base, claims: pd.DataFrame) -> pd.DataFrame:
+        P, pc = b.n_pat, b.pcode
+        cnt = np.bincount(pc, minlength=P).astype(float)
+        first = np.full(P, np.iinfo(np.int64).max)
+        last = np.full(P, np.iinfo(np.int64).min)
+        np.minimum.at(first, pc, b.admit) if b.n < 50_000 else _reduce(first, pc, b.admit, "min")
+        np.maximum.at(last, pc, b.discharge) if b.n < 50_000 else _reduce(last, pc, b.discharge, "max")
+        span = np.where(cnt > 0, last - first + 1, 0).astype(float)
+        out = pd.DataFrame({"claims": cnt, "span_days": span}, index=pd.Index(b.patient_ids.to_numpy(), name="patient_id"))
+        out["claims_per_30d"] = cnt * 30 / np.maximum(span, 30)
+        out["max_claims_30d"] = group_max(pc, window_counts(pc, b.admit, 30), P, fill=0.0)
+        pharm = np.where(b.ptype == 2, b.vcode, -1)
+        out["providers_per_90d"] = group_nunique(pc, b.vcode, P) * 90 / np.maximum(span, 90)
+        out["pharmacies_per_90d"] = group_nunique(pc, pharm, P) * 90 / np.maximum(span, 90)
+        out["doctors_per_90d"] = group_nunique(pc, b.doctor, P) * 90 / np.maximum(span, 90)
+        outside = b.care != INPATIENT
+        drug_days = group_sum(pc[outside], b.drug_qty[outside], P)
+        out["drug_days"] = drug_days
+        out["supply_ratio"] = np.where(cnt > 0, drug_days / (span + 30), 0.0)
+        day_key = pc.astype(np.int64) * 1_000_000 + (b.admit - b.admit.min())
+        multi = pd.DataFrame({"d": day_key, "r": b.region_v}).drop_duplicates().groupby("d").size()
+        multi = multi[multi > 1]
+        out["distant_days"] = np.bincount((multi.index.to_numpy() // 1_000_000).astype(np.int64), minlength=P)[:P].astype(float)
+        out["stay_overlaps"] = group_sum(pc, claims["claims_during_stay"].to_numpy(), P)
+        out["out_of_region_share"] = group_sum(pc, claims["out_of_region"].to_numpy(), P) / np.maximum(cnt, 1)
+        out["implausible_lines"] = group_sum(pc, claims["implausible_lines"].to_numpy(), P)
+        out["fund_paid"] = group_sum(pc, b.fund, P)
+        return out
+
+    # ---------------------------------------------------------------- providers
+    def _provider_base(self, b: _Base) -> dict[str, np.ndarray]:
+        V, vc = b.n_prov, b.vcode
+        period = max(float(b.discharge.max() - b.admit.min() + 1), 1.0) if b.n else 1.0
+        adm = np.bincount(vc[b.care == INPATIENT], minlength=V)[:V].astype(float)
+        beds = b.prov_beds_all
+        return {"class": b.prov_type_all * 4 + np.clip(b.prov_tier_all, 0, 3), "beds": beds,
+                "admissions": adm, "admissions_per_bed": np.where(beds > 0, adm / np.maximum(beds, 1) * 30 / period, 0.0)}
+
+    def _providers(self, b: _Base, claims: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
+        V, vc = b.n_prov, b.vcode
+        base = self._provider_base(b)
+        cnt = np.bincount(vc, minlength=V)[:V].astype(float)
+        c1 = np.maximum(cnt, 1)
+        out = pd.DataFrame({"tier": b.prov_tier_all.astype(float), "beds": base["beds"], "claims": cnt},
+                           index=pd.Index(b.provider_ids.to_numpy(), name="provider_id"))
+        out["patients"] = group_nunique(vc, b.pcode, V)
+        out["doctors"] = group_nunique(vc, b.doctor, V)
+        out["fund_paid"] = group_sum(vc, b.fund, V)
+        out["claims_per_patient"] = cnt / np.maximum(out["patients"].to_numpy(), 1)
+        out["admissions_per_bed"] = base["admissions_per_bed"]
+        stats = self.provider_stats_
+        found = stats.index.get_indexer(base["class"]) if len(stats) else np.full(V, -1)
+        med = np.where(found >= 0, stats["med_log_adm"].to_numpy()[np.maximum(found, 0)] if len(stats) else 0.0, 0.0)
+        scale = np.where(found >= 0, stats["scale_log_adm"].to_numpy()[np.maximum(found, 0)] if len(stats) else 1.0, 1.0)
+        out["admission_rate_z"] = np.where((base["beds"] > 0) & (found >= 0),
+                                           np.clip((np.log1p(base["admissions_per_bed"]) - med) / scale, -50, 50), 0.0)
+        col = lambda name: claims[name].to_numpy()  # noqa: E731
+        inpat = (b.care == INPATIENT)
+        n_in = np.maximum(np.bincount(vc[inpat], minlength=V)[:V], 1)
+
+        def mean(values, sel=None):
+            if sel is None:
+                return group_sum(vc, values, V) / c1
+            return group_sum(vc[sel], values[sel], V) / n_in
+
+        out["cost_z_mean"] = mean(col("cost_z"))
+        out["los_z_mean"] = mean(col("los_z"), inpat)
+        outlier = (col("cost_z") > 3) | (col("los_z") > 3) | (col("lines_z") > 3) | (col("lines_per_day_z") > 3)
+        out["peer_outlier_share"] = mean(outlier.astype(float))
+        out["readmit_share"] = mean(np.maximum(col("readmit_15d"), col("readmitted_15d")), inpat)
+        out["empty_day_share"] = mean(col("empty_day_share"), inpat)
+        out["stay_overlap_share"] = mean((col("claims_during_stay") > 0).astype(float), inpat)
+        out["cohort_lift_mean"] = np.where(n_in > 0, mean(col("cohort_lift"), inpat), 1.0)
+        out["dup_share"] = group_sum(vc, col("dup_lines"), V) / np.maximum(group_sum(vc, b.lines, V), 1)
+        money = np.maximum(group_sum(vc, b.item_total, V), 0.01)
+        out["overprice_share"] = group_sum(vc, col("overprice_share") * b.item_total, V) / money
+        out["atypical_share"] = group_sum(vc, col("atypical_share") * b.item_total, V) / money
+        out["drug_cost_z_mean"] = mean(col("drug_cost_z"))
+        out["exam_pattern_share"] = mean(((col("exam_pattern_lift") > 5) & (col("exam_pattern_claims") >= 10)).astype(float))
+        out["exam_line_lift_mean"] = mean(col("exam_line_lift"))
+        out["weekend_share"] = mean(col("weekend"))
+        out["out_of_region_share"] = mean(col("out_of_region"))
+        away = col("out_of_region") > 0
+        if away.any():
+            per = pd.DataFrame({"v": vc[away], "r": b.region_p[away]}).groupby(["v", "r"]).size()
+            top = per.groupby(level=0).max()
+            top_share = np.zeros(V)
+            top_share[top.index.to_numpy()] = top.to_numpy() / np.maximum(np.bincount(vc[away], minlength=V)[top.index.to_numpy()], 1)
+            out["top_region_share"] = top_share
+        else:
+            out["top_region_share"] = 0.0
+        out["implausible_share"] = mean(((col("implausible_lines") > 0) | (col("implausible_dx") > 0)).astype(float))
+        doc = b.doctor >= 0
+        per_doc = pd.DataFrame({"v": vc[doc], "d": b.doctor[doc]}).groupby(["v", "d"]).size()
+        n_doc = per_doc.groupby(level=0).sum()
+        share = per_doc / n_doc.reindex(per_doc.index.get_level_values(0)).to_numpy()
+        top_doc, hhi = np.zeros(V), np.zeros(V)
+        if len(share):
+            t = share.groupby(level=0).max()
+            h = (share ** 2).groupby(level=0).sum()
+            top_doc[t.index.to_numpy()], hhi[h.index.to_numpy()] = t.to_numpy(), h.to_numpy()
+        out["top_doctor_share"], out["doctor_hhi"] = top_doc, hhi
+        supply = patients["supply_ratio"].to_numpy()[b.pcode]
+        out["patient_supply_ratio_mean"] = mean(supply)
+        out["high_supply_share"] = mean((supply > 2).astype(float))
+        out["patient_providers_mean"] = mean(patients["providers_per_90d"].to_numpy()[b.pcode])
+        out["partner_share"], out["partner_lift"] = self._partners(b, out["patients"].to_numpy()) if self.partners else (0.0, 0.0)
+        return out
+
+    def _partners(self, b: _Base, n_patients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each provider, the other provider sharing the largest share of its patients."""
+        V = b.n_prov
+        pairs = pd.DataFrame({"p": b.pcode, "v": b.vcode}).drop_duplicates()
+        deg = pairs.groupby("p")["v"].transform("size")
+        pairs = pairs[(deg > 1) & (deg <= 40)]  # very mobile patients say little about one pair
+        both = pairs.merge(pairs, on="p", suffixes=("", "2"))
+        both = both[both["v"] != both["v2"]]
+        share, lift = np.zeros(V), np.zeros(V)
+        if len(both) == 0:
+            return share, lift
+        shared = both.groupby(["v", "v2"]).size().rename("k").reset_index()
+        n_total = max(len(b.patient_ids), 1)
+        na, nb = n_patients[shared["v"].to_numpy()], n_patients[shared["v2"].to_numpy()]
+        shared["share"] = shared["k"] / np.maximum(na, 1)
+        shared["lift"] = shared["k"] / (na * nb / n_total + 1.0)
+        shared = shared[shared["k"] >= 5]
+        if len(shared):
+            best = shared.sort_values(["v", "lift"]).groupby("v").tail(1)
+            share[best["v"].to_numpy()] = best["share"].to_numpy()
+            lift[best["v"].to_numpy()] = best["lift"].to_numpy()
+        return share, lift
+
+
+def _distinct_per(key: pd.Series, values: np.ndarray) -> np.ndarray:
+    """For each row, the number of distinct ``values`` among rows with the same key."""
+    f = pd.DataFrame({"k": key.to_numpy(), "v": values})
+    return f.groupby("k")["v"].transform("nunique").to_numpy(dtype=float)
+
+
+def _reduce(out: np.ndarray, codes: np.ndarray, values: np.ndarray, how: str) -> None:
+    r = pd.Series(values).groupby(codes, sort=False).agg(how)
+    out[r.index.to_numpy()] = r.to_numpy()
+
+
+def _implausible(profile: pd.DataFrame, code, known, female, age, min_support, share) -> np.ndarray:
+    n = profile["n"].to_numpy()[code]
+    fem = profile["female"].to_numpy()[code]
+    lo, hi = profile["age_lo"].to_numpy()[code], profile["age_hi"].to_numpy()[code]
+    trusted = known & (n >= min_support)
+    own_sex_share = np.where(female, fem, 1.0 - fem)
+    sex_bad = own_sex_share < share
+    age_bad = (age < lo - 5) | (age > hi + 5)
+    return (trusted & (sex_bad | age_bad)).astype(float)

@@ -1,0 +1,255 @@
+"""What each feature column means, which direction is suspicious, and how to say it to an inspector.
+
+One place for the documentation of the three feature tables, used by the
+docstrings, by detectors (which direction of a feature is suspicious) and by
+``explain`` (the sentence an inspector reads).
+"""
+
+from __future__ import annotations
+
+import math
+
+#: Claim feature table (index ``claim_id``). Peer group = ICD-10 3-character
+#: category (``J18``) × provider tier × care type, falling back to category × care
+#: type, then tier × care type, then care type when a group had fewer than
+#: ``min_peers`` claims at fit time.
+CLAIM_COLUMNS: dict[str, str] = {
+    "peer_level": "peer group used: 0 = category×tier×care, 1 = category×care, 2 = tier×care, 3 = care type",
+    "cost": "total_amount billed (yuan)",
+    "cost_ratio": "total_amount / median total_amount of the peer group",
+    "cost_z": "robust z-score of log(total_amount) within the peer group ((x − median) / (1.4826·MAD))",
+    "cost_pct": "percentile of total_amount within the peer group at fit time (0–1)",
+    "los": "length of stay in days (discharge − admit; 0 for same-day care)",
+    "los_ratio": "length of stay / median length of stay of the peer group (1 when the median is 0)",
+    "los_z": "robust z-score of the length of stay within the peer group",
+    "lines": "number of item lines",
+    "lines_z": "robust z-score of the number of item lines within the peer group",
+    "drug_share": "share of the billed amount on drug lines",
+    "drug_share_z": "robust z-score of drug_share within the peer group",
+    "exam_share": "share of the billed amount on exam lines",
+    "exam_share_z": "robust z-score of exam_share within the peer group",
+    "drug_cost_z": "robust z-score of log(drug amount) within the peer group",
+    "eligible_share": "eligible_amount / total_amount",
+    "eligible_share_z": "robust z-score of eligible_share within the peer group",
+    "lines_per_day": "item lines per calendar day of the claim (discharge − admit + 1)",
+    "lines_per_day_z": "robust z-score of lines_per_day within the peer group",
+    "dup_lines": "item lines repeating an item_code already billed on the same service_date",
+    "dup_share": "dup_lines / lines",
+    "price_ratio_max": "largest unit_price / reference price of its item_code (reference = median unit price at fit)",
+    "overprice_share": "share of the billed amount above the reference prices (Σ max(0, amount − quantity·reference) / total)",
+    "atypical_share": "share of the billed amount on item codes seen in < rare_item_share of the peer claims at fit",
+    "empty_days": "inpatient: calendar days of the stay without any drug, exam, treatment, consumable or other line",
+    "empty_day_share": "empty_days / calendar days of the stay (0 for same-day care)",
+    "claims_during_stay": "inpatient: the patient's other claims with a date strictly inside this stay",
+    "readmit_15d": "1 if an inpatient stay of the same patient with the same 3-char diagnosis ended ≤ readmit_days before admission",
+    "readmitted_15d": "1 if the same patient was readmitted for the same 3-char diagnosis ≤ readmit_days after discharge",
+    "cohort_size": "inpatient: other stays at the same provider with the same admit and discharge dates",
+    "cohort_lift": "(cohort_size + 1) / (expected + 1), expected from the provider's admissions that day and its length-of-stay mix",
+    "weekend": "1 if admit_date is a Saturday or Sunday",
+    "out_of_region": "1 if the patient's region differs from the provider's region",
+    "regions_same_day": "other regions where the patient's card was used on admit_date",
+    "providers_same_day": "other providers where the patient's card was used on admit_date",
+    "exam_pattern_claims": "claims at this provider with exactly the same set of exam lines (code and quantity)",
+    "exam_pattern_lift": "how much more often this exact exam set occurs at the provider than at providers of the same type and tier",
+    "exam_line_lift": "largest over the claim's exam codes of the provider's use of that code relative to same type-and-tier providers",
+    "implausible_lines": "lines whose item_code is almost never billed for the patient's sex or age (learned at fit)",
+    "implausible_dx": "1 if the diagnosis category is almost never seen for the patient's sex or age (learned at fit)",
+    "patient_supply_ratio": "the patient's drug days supplied / days elapsed (see patient table)",
+    "patient_providers_90d": "the patient's distinct providers per 90 days",
+    "patient_pharmacies_90d": "the patient's distinct pharmacies per 90 days",
+    "patient_max_claims_30d": "the patient's largest number of claims in any 30-day window",
+}
+
+#: Patient feature table (index ``patient_id``). Drug quantity is read as days of supply
+#: (one unit = one day), the convention of outpatient prescriptions in the contract.
+PATIENT_COLUMNS: dict[str, str] = {
+    "claims": "number of claims",
+    "span_days": "days from first to last claim date, plus one",
+    "claims_per_30d": "claims per 30 days (span floored at 30 days)",
+    "max_claims_30d": "largest number of claims in any 30-day window",
+    "providers_per_90d": "distinct providers per 90 days (span floored at 90 days)",
+    "pharmacies_per_90d": "distinct pharmacies per 90 days",
+    "doctors_per_90d": "distinct doctors per 90 days",
+    "drug_days": "days of drug supplied outside stays (Σ quantity of drug lines)",
+    "supply_ratio": "drug_days / (span_days + 30): ≫ 1 means buying far beyond need",
+    "distant_days": "days on which the card was used in two or more regions",
+    "stay_overlaps": "claims made while the patient was in hospital elsewhere",
+    "out_of_region_share": "share of claims at providers of another region",
+    "implausible_lines": "item lines implausible for the patient's sex or age",
+    "fund_paid": "fund_paid summed over the patient's claims",
+}
+
+#: Provider feature table (index ``provider_id``).
+PROVIDER_COLUMNS: dict[str, str] = {
+    "tier": "provider tier (0 clinic or pharmacy, 1–3 hospital level)",
+    "beds": "beds",
+    "claims": "number of claims",
+    "patients": "distinct patients",
+    "doctors": "distinct doctors",
+    "fund_paid": "fund_paid summed over the provider's claims",
+    "claims_per_patient": "claims / patients",
+    "admissions_per_bed": "inpatient admissions per bed per 30 days",
+    "admission_rate_z": "robust z-score of log(1 + admissions_per_bed) among providers of the same type and tier at fit",
+    "cost_z_mean": "mean claim cost_z",
+    "los_z_mean": "mean claim los_z over inpatient claims",
+    "peer_outlier_share": "share of claims with cost_z, los_z, lines_z or lines_per_day_z above 3",
+    "readmit_share": "share of inpatient claims that are (or are followed by) a readmission within readmit_days",
+    "empty_day_share": "mean empty_day_share over inpatient claims",
+    "stay_overlap_share": "share of inpatient claims with claims_during_stay > 0",
+    "cohort_lift_mean": "mean cohort_lift over inpatient claims",
+    "dup_share": "duplicated lines / lines",
+    "overprice_share": "billed amount above reference prices / billed amount",
+    "atypical_share": "billed amount on codes atypical for the diagnosis / billed amount",
+    "drug_cost_z_mean": "mean claim drug_cost_z",
+    "exam_pattern_share": "share of claims whose exam set is over-represented here (exam_pattern_lift > 5 and ≥ 10 claims)",
+    "exam_line_lift_mean": "mean claim exam_line_lift",
+    "weekend_share": "share of claims admitted on a weekend",
+    "out_of_region_share": "share of claims from patients of another region",
+    "top_region_share": "share of out-of-region claims coming from the single most frequent outside region",
+    "implausible_share": "share of claims with an implausible line or diagnosis",
+    "top_doctor_share": "share of claims signed by the provider's busiest doctor",
+    "doctor_hhi": "Herfindahl index of claims over doctors (1 = one doctor)",
+    "patient_supply_ratio_mean": "mean supply_ratio of the provider's patients (claim-weighted)",
+    "high_supply_share": "share of claims by patients with supply_ratio > 2",
+    "patient_providers_mean": "mean providers_per_90d of the provider's patients (claim-weighted)",
+    "partner_share": "largest share of this provider's patients also seen at one other provider",
+    "partner_lift": "shared patients with that top partner / number expected if patients chose independently",
+}
+
+#: Direction in which a feature is suspicious: +1 high is suspicious, 0 both tails.
+#: Detectors use it to ignore the harmless tail (a cheap claim is not fraud evidence).
+DIRECTIONS: dict[str, int] = {name: 1 for name in (*CLAIM_COLUMNS, *PATIENT_COLUMNS, *PROVIDER_COLUMNS)}
+DIRECTIONS.update({"drug_share_z": 0, "exam_share_z": 0, "eligible_share_z": 0, "cost_z": 1, "lines_z": 1,
+                   "peer_level": 0, "tier": 0, "beds": 0})
+
+#: Claim columns the detectors model by default: unitless, comparable across peer groups.
+CLAIM_MODEL_FEATURES = [
+    "cost_z", "cost_pct", "los_z", "lines_z", "drug_share_z", "exam_share_z", "drug_cost_z", "eligible_share_z",
+    "lines_per_day_z", "dup_share", "price_ratio_max", "overprice_share", "atypical_share", "empty_day_share",
+    "claims_during_stay", "readmit_15d", "readmitted_15d", "cohort_lift", "out_of_region", "regions_same_day",
+    "providers_same_day", "exam_pattern_lift", "exam_line_lift", "implausible_lines", "implausible_dx",
+    "patient_supply_ratio", "patient_pharmacies_90d", "patient_max_claims_30d",
+]
+
+#: Patient columns the detectors model by default.
+PATIENT_MODEL_FEATURES = [
+    "claims_per_30d", "max_claims_30d", "providers_per_90d", "pharmacies_per_90d", "doctors_per_90d",
+    "supply_ratio", "distant_days", "stay_overlaps", "implausible_lines",
+]
+
+#: Provider columns the detectors model by default.
+PROVIDER_MODEL_FEATURES = [
+    "claims_per_patient", "admission_rate_z", "cost_z_mean", "los_z_mean", "peer_outlier_share", "readmit_share",
+    "empty_day_share", "stay_overlap_share", "cohort_lift_mean", "dup_share", "overprice_share", "atypical_share",
+    "drug_cost_z_mean", "exam_pattern_share", "exam_line_lift_mean", "out_of_region_share", "top_region_share",
+    "implausible_share", "top_doctor_share", "patient_supply_ratio_mean", "high_supply_share",
+    "patient_providers_mean", "partner_lift",
+]
+
+
+def _num(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _times(x) -> str:
+    x = _num(x)
+    return "n/a" if math.isnan(x) else (f"{x:.1f}×" if x < 100 else f"{x:.0f}×")
+
+
+def _pct(x) -> str:
+    x = _num(x)
+    return "n/a" if math.isnan(x) else f"{100 * x:.0f} %"
+
+
+def _z(x) -> str:
+    x = _num(x)
+    return "n/a" if math.isnan(x) else f"{x:+.1f}"
+
+
+def _n(x) -> str:
+    x = _num(x)
+    return "n/a" if math.isnan(x) else (f"{x:.0f}" if abs(x - round(x)) < 1e-9 else f"{x:.1f}")
+
+
+# feature -> sentence built from the feature row (a mapping of column -> value)
+_SENTENCES = {
+    "cost_z": lambda r: f"cost {_times(r.get('cost_ratio'))} the median of its diagnosis/tier/care group (z {_z(r.get('cost_z'))})",
+    "cost_pct": lambda r: f"cost above {_pct(r.get('cost_pct'))} of its diagnosis/tier/care group",
+    "cost_ratio": lambda r: f"cost {_times(r.get('cost_ratio'))} the group median",
+    "los_z": lambda r: f"stay {_times(r.get('los_ratio'))} the group median ({_n(r.get('los'))} days, z {_z(r.get('los_z'))})",
+    "los_ratio": lambda r: f"stay {_times(r.get('los_ratio'))} the group median",
+    "lines_z": lambda r: f"{_n(r.get('lines'))} item lines, unusually many for its group (z {_z(r.get('lines_z'))})",
+    "drug_share_z": lambda r: f"drugs are {_pct(r.get('drug_share'))} of the bill, unusual for its group (z {_z(r.get('drug_share_z'))})",
+    "exam_share_z": lambda r: f"exams are {_pct(r.get('exam_share'))} of the bill, unusual for its group (z {_z(r.get('exam_share_z'))})",
+    "drug_cost_z": lambda r: f"drug spending far above its group (z {_z(r.get('drug_cost_z'))})",
+    "eligible_share_z": lambda r: f"eligible share {_pct(r.get('eligible_share'))}, unusual for its group (z {_z(r.get('eligible_share_z'))})",
+    "lines_per_day_z": lambda r: f"{_n(r.get('lines_per_day'))} item lines per day, unusual for its group (z {_z(r.get('lines_per_day_z'))})",
+    "dup_share": lambda r: f"{_n(r.get('dup_lines'))} item lines billed twice on the same day",
+    "dup_lines": lambda r: f"{_n(r.get('dup_lines'))} item lines billed twice on the same day",
+    "price_ratio_max": lambda r: f"unit price {_times(r.get('price_ratio_max'))} catalogue",
+    "overprice_share": lambda r: f"{_pct(r.get('overprice_share'))} of the bill above catalogue prices (unit price up to {_times(r.get('price_ratio_max'))} catalogue)",
+    "atypical_share": lambda r: f"{_pct(r.get('atypical_share'))} of the bill on items rarely used for this diagnosis",
+    "empty_day_share": lambda r: f"{_n(r.get('empty_days'))} of the stay's days have no drug, test or treatment",
+    "empty_days": lambda r: f"{_n(r.get('empty_days'))} of the stay's days have no drug, test or treatment",
+    "claims_during_stay": lambda r: f"card used {_n(r.get('claims_during_stay'))} times elsewhere during the stay",
+    "readmit_15d": lambda r: "readmitted for the same diagnosis within 15 days of a discharge",
+    "readmitted_15d": lambda r: "followed by a readmission for the same diagnosis within 15 days",
+    "cohort_size": lambda r: f"admitted and discharged on the same days as {_n(r.get('cohort_size'))} other patients",
+    "cohort_lift": lambda r: f"admitted and discharged together with {_n(r.get('cohort_size'))} other patients ({_times(r.get('cohort_lift'))} expected)",
+    "weekend": lambda r: "admitted on a weekend",
+    "out_of_region": lambda r: "patient from another region",
+    "regions_same_day": lambda r: f"card used in {_n(r.get('regions_same_day'))} other region(s) the same day",
+    "providers_same_day": lambda r: f"card used at {_n(r.get('providers_same_day'))} other provider(s) the same day",
+    "exam_pattern_lift": lambda r: f"identical exam lines on {_n(r.get('exam_pattern_claims'))} claims here ({_times(r.get('exam_pattern_lift'))} usual)",
+    "exam_pattern_claims": lambda r: f"identical exam lines on {_n(r.get('exam_pattern_claims'))} claims here",
+    "exam_line_lift": lambda r: f"an exam billed here {_times(r.get('exam_line_lift'))} as often as at similar providers",
+    "implausible_lines": lambda r: f"{_n(r.get('implausible_lines'))} item(s) implausible for the patient's sex or age",
+    "implausible_dx": lambda r: "diagnosis implausible for the patient's sex or age",
+    "patient_supply_ratio": lambda r: f"patient supplied {_times(r.get('patient_supply_ratio'))} the days elapsed in drugs",
+    "patient_pharmacies_90d": lambda r: f"patient uses {_n(r.get('patient_pharmacies_90d'))} pharmacies per 90 days",
+    "patient_providers_90d": lambda r: f"patient uses {_n(r.get('patient_providers_90d'))} providers per 90 days",
+    "patient_max_claims_30d": lambda r: f"patient made {_n(r.get('patient_max_claims_30d'))} claims within 30 days",
+    # provider level
+    "claims_per_patient": lambda r: f"{_n(r.get('claims_per_patient'))} claims per patient",
+    "admission_rate_z": lambda r: f"{_n(r.get('admissions_per_bed'))} admissions per bed per 30 days, high for its tier (z {_z(r.get('admission_rate_z'))})",
+    "admissions_per_bed": lambda r: f"{_n(r.get('admissions_per_bed'))} admissions per bed per 30 days",
+    "cost_z_mean": lambda r: f"claims cost more than their peer groups on average (mean z {_z(r.get('cost_z_mean'))})",
+    "los_z_mean": lambda r: f"stays longer than their peer groups on average (mean z {_z(r.get('los_z_mean'))})",
+    "peer_outlier_share": lambda r: f"{_pct(r.get('peer_outlier_share'))} of claims are outliers of their peer group",
+    "readmit_share": lambda r: f"{_pct(r.get('readmit_share'))} of stays are 15-day readmissions for the same diagnosis",
+    "stay_overlap_share": lambda r: f"{_pct(r.get('stay_overlap_share'))} of stays overlap claims elsewhere",
+    "cohort_lift_mean": lambda r: f"patients admitted and discharged in groups ({_times(r.get('cohort_lift_mean'))} expected)",
+    "drug_cost_z_mean": lambda r: f"drug spending above peer groups on average (mean z {_z(r.get('drug_cost_z_mean'))})",
+    "exam_pattern_share": lambda r: f"{_pct(r.get('exam_pattern_share'))} of claims repeat one exam set seen far more here than elsewhere",
+    "exam_line_lift_mean": lambda r: f"exams billed {_times(r.get('exam_line_lift_mean'))} as often as at similar providers",
+    "out_of_region_share": lambda r: f"{_pct(r.get('out_of_region_share'))} of claims from patients of other regions",
+    "top_region_share": lambda r: f"{_pct(r.get('top_region_share'))} of outside patients come from one region",
+    "implausible_share": lambda r: f"{_pct(r.get('implausible_share'))} of claims have items implausible for the patient",
+    "top_doctor_share": lambda r: f"one doctor signs {_pct(r.get('top_doctor_share'))} of claims",
+    "doctor_hhi": lambda r: f"claims concentrated on few doctors (HHI {_n(r.get('doctor_hhi'))})",
+    "patient_supply_ratio_mean": lambda r: f"its patients are supplied {_times(r.get('patient_supply_ratio_mean'))} the days elapsed in drugs",
+    "high_supply_share": lambda r: f"{_pct(r.get('high_supply_share'))} of claims by patients buying over twice their need",
+    "patient_providers_mean": lambda r: f"its patients use {_n(r.get('patient_providers_mean'))} providers per 90 days",
+    "partner_share": lambda r: f"{_pct(r.get('partner_share'))} of its patients also use one other provider",
+    "partner_lift": lambda r: f"shares {_pct(r.get('partner_share'))} of its patients with one other provider ({_times(r.get('partner_lift'))} chance)",
+}
+
+
+def describe(feature: str, row) -> str:
+    """Inspector-readable sentence for ``feature`` of one feature row (a mapping or Series).
+
+    >>> describe("los_z", {"los": 17, "los_ratio": 3.4, "los_z": 6.2})
+    'stay 3.4× the group median (17 days, z +6.2)'
+    """
+    row = row if hasattr(row, "get") else dict(row)
+    make = _SENTENCES.get(feature)
+    if make is not None:
+        try:
+            return make(row)
+        except Exception:  # a missing helper column must not break a report
+            pass
+    z_note = "above" if _num(row.get(feature)) > 0 else "unusual"
+    return f"{feature.replace('_', ' ')} = {_n(row.get(feature))} ({z_note} its peers)"
