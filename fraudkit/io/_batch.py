@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import BatchError, Violation
-from ._read import Locator, find_table, read_table
+from ._read import Locator, find_table, near_misses, read_table
 from ._schema import LABEL_TABLES, TABLES, Table
 from ._validate import check_frames, coerce_table
 
@@ -101,41 +101,53 @@ def _check(source: str, raw: dict[str, pd.DataFrame], locators: dict[str, Locato
 
 
 def _reject(frames: dict[str, pd.DataFrame], violations: list[Violation], locators: dict[str, Locator]):
-    """Drop every row that breaks a rule, and the rows that depend on it. Returns (frames, rejects)."""
-    reasons: dict[str, dict[int, str]] = {name: {} for name in TABLES}
+    """Drop every row that breaks a rule, and the rows that depend on it. Returns (frames, rejects).
 
-    def add(name: str, rows, reason: str) -> None:
-        bucket = reasons[name]
-        for r in np.asarray(rows, dtype=np.int64):
-            bucket.setdefault(int(r), reason)
+    A rejected patient or provider takes its claims; a rejected item takes its claim;
+    a rejected claim takes all its items. Each row keeps the first reason found.
+    Vectorised throughout: a batch with millions of bad rows costs no Python per row.
+    """
+    bad = {name: np.zeros(len(frames[name]), dtype=bool) for name in TABLES}
+    why = {name: np.empty(len(frames[name]), dtype=object) for name in TABLES}
+
+    def add(name: str, rows: np.ndarray, reason) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        fresh = ~bad[name][rows]
+        rows = rows[fresh]
+        why[name][rows] = reason if isinstance(reason, str) else np.asarray(reason, dtype=object)[fresh]
+        bad[name][rows] = True
 
     for v in violations:
         where = f"{v.table}.{v.column}" if v.column else v.table
-        add(v.table, v.rows, f"{where}: {v.rule}")
+        add(v.table, np.unique(v.rows), f"{where}: {v.rule}")
 
-    def ids(name: str, column: str) -> pd.Index:
-        rows = np.fromiter(reasons[name], dtype=np.int64)
-        return pd.Index(frames[name][column].iloc[rows].dropna().unique())
+    def gone(name: str, column: str) -> pd.Series:
+        return frames[name][column][bad[name]].dropna().unique()
 
     claims, items = frames["claims"], frames["items"]
-    for table, column in (("patients", "patient_id"), ("providers", "provider_id")):
-        gone = ids(table, column)
-        add("claims", np.flatnonzero(claims[column].isin(gone)), f"its {column[:-3]} was rejected")
-    add("claims", np.flatnonzero(claims.claim_id.isin(ids("items", "claim_id"))), "one of its items was rejected")
-    add("items", np.flatnonzero(items.claim_id.isin(ids("claims", "claim_id"))), "its claim was rejected")
+    for table, column, entity in (("patients", "patient_id", "patient"), ("providers", "provider_id", "provider")):
+        rows = np.flatnonzero(claims[column].isin(gone(table, column)).to_numpy(dtype=bool))
+        add("claims", rows, (f"its {entity} " + claims[column].iloc[rows].astype(str) + " was rejected").to_numpy(dtype=object))
+    rows = np.flatnonzero(claims.claim_id.isin(gone("items", "claim_id")).to_numpy(dtype=bool))
+    add("claims", rows, "one of its items was rejected")
+    rows = np.flatnonzero(items.claim_id.isin(gone("claims", "claim_id")).to_numpy(dtype=bool))
+    add("items", rows, (f"its claim " + items.claim_id.iloc[rows].astype(str) + " was rejected").to_numpy(dtype=object))
 
-    kept, rows_out = {}, []
+    kept, parts = {}, []
     for name, table in TABLES.items():
-        frame = frames[name]
-        bad = np.fromiter(sorted(reasons[name]), dtype=np.int64)
-        mask = np.ones(len(frame), dtype=bool)
-        mask[bad] = False
-        kept[name] = frame[mask].reset_index(drop=True)
-        for r in bad:
-            key = frame[table.key].iat[r]
-            rows_out.append((name, int(r), None if key != key else str(key), locators[name].where(r), reasons[name][r]))
-    rejects = pd.DataFrame(rows_out, columns=REJECT_COLUMNS)
-    return kept, rejects
+        frame, rows = frames[name], np.flatnonzero(bad[name])
+        kept[name] = frame[~bad[name]].reset_index(drop=True)
+        if len(rows):
+            ident = frame[table.key].iloc[rows]  # the table's key: for items, the claim_id (location tells lines apart)
+            parts.append(pd.DataFrame({
+                "table": name,
+                "row": rows,
+                "id": ident.astype(object).where(ident.notna(), None).to_numpy(dtype=object),
+                "location": locators[name].where_many(rows),
+                "reason": why[name][rows],
+            }))
+    rejects = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=REJECT_COLUMNS)
+    return kept, rejects[REJECT_COLUMNS]
 
 
 def _assemble(source, raw, locators, on_bad_rows: OnBadRows) -> Batch:
@@ -147,7 +159,11 @@ def _assemble(source, raw, locators, on_bad_rows: OnBadRows) -> Batch:
             raise BatchError(source, table_level + [v for v in violations if v.row_level])
         frames, rejects = _reject(frames, violations, locators)
         if len(frames["claims"]) == 0:
-            raise BatchError(source, [Violation("claims", None, "has no valid rows left after rejecting bad rows")])
+            raise BatchError(source, [Violation("claims", None, "has no valid rows left after rejecting bad rows")] + violations)
+        counts = rejects["table"].value_counts()
+        per_table = ", ".join(f"{name} {counts[name]:,}" for name in TABLES if name in counts)
+        warnings = warnings + [f"{len(rejects):,} rejected row{'s' if len(rejects) != 1 else ''} "
+                               f"(breaking the contract, or depending on a row that does): {per_table}"]
     typed = {name: _finalise(table, frames[name]) for name, table in TABLES.items()}
     return Batch(**typed, source=source, rejects=rejects, warnings=warnings)
 
@@ -178,20 +194,34 @@ def load_batch(path: str | Path, *, on_bad_rows: OnBadRows = "refuse") -> Batch:
     BatchError
         Naming table, column, rule and the first offending rows.
     """
+    if on_bad_rows not in ("refuse", "reject"):
+        raise ValueError(f"on_bad_rows must be 'refuse' or 'reject', not {on_bad_rows!r}")
     root = Path(path)
     if not root.is_dir():
         raise BatchError(str(root), [Violation("batch", None, "is not a folder" if root.exists() else "does not exist")])
-    raw, locators = {}, {}
+    # Find every table before reading any, so that a missing one is reported at once.
+    found: dict[str, list[Path]] = {}
     missing = []
     for name in TABLES:
         paths = find_table(root, name)
         if paths is None:
             missing.append(name)
-            continue
-        raw[name], locators[name] = read_table(root, name, paths)
+        else:
+            found[name] = paths
     if missing:
-        raise BatchError(str(root), [Violation(m, None, f"required table is missing (expected {m}.parquet, {m}.csv or {m}/)") for m in missing])
+        raise BatchError(str(root), [Violation(m, None, _missing_rule(root, m)) for m in missing])
+    raw, locators = {}, {}
+    for name, paths in found.items():
+        raw[name], locators[name] = read_table(root, name, paths)
     return _assemble(str(root), raw, locators, on_bad_rows)
+
+
+def _missing_rule(root: Path, name: str) -> str:
+    rule = f"required table is missing (expected {name}.parquet, {name}.csv or {name}/)"
+    near = near_misses(root, name)
+    if near:
+        rule += f"; found {', '.join(near[:3])}, which is not one of these (names are lower-case; .csv or .parquet only)"
+    return rule
 
 
 def validate_batch(batch: Batch) -> Batch:

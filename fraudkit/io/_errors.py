@@ -34,12 +34,17 @@ class Violation:
         return self.count > 0
 
     def describe(self) -> str:
-        where = f"{self.table}.{self.column}" if self.column else self.table
+        """``claims.total_amount breaks the rule '…' in 3 rows: claim_id K2 (claims.csv line 3), …``."""
+        column = self.column
+        if column is not None and not column.replace("_", "").replace("+", "").isalnum():
+            column = repr(column)  # a header with spaces or odd characters, shown exactly
+        where = f"{self.table}.{column}" if column else self.table
         if not self.row_level:
             return f"{where}: {self.rule}"
         plural = "row" if self.count == 1 else "rows"
         shown = ", ".join(self.examples)
-        more = "" if self.count <= len(self.examples) else ", …"
+        hidden = self.count - len(self.examples)
+        more = f" and {hidden:,} more" if hidden > 0 and self.examples else ""
         return f"{where} breaks the rule '{self.rule}' in {self.count:,} {plural}: {shown}{more}"
 
 
@@ -60,9 +65,10 @@ class BatchError(FraudkitError):
 
     def _message(self) -> str:
         head, rest = self.violations[0], self.violations[1:]
-        text = f"Batch {self.source} is refused: {head.describe()}."
+        text = f"Batch {self.source} is refused: {head.describe()}".rstrip(".") + "."
         if rest:
             shown = "; ".join(v.describe() for v in rest[:3])
-            more = f"; and {len(rest) - 3} more problems" if len(rest) > 3 else ""
+            left = len(rest) - 3
+            more = f"; and {left} more problem{'s' if left > 1 else ''}" if left > 0 else ""
             text += f" Also: {shown}{more}."
         return text + " Nothing was written."

@@ -20,6 +20,8 @@ import pyarrow.parquet as pq
 
 from ._errors import BatchError, Violation
 
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)
+
 _SNIFF_BYTES = 1 << 20  # a CSV's first MiB is checked for binary content before parsing
 
 
@@ -33,17 +35,40 @@ class _Segment:
 
 @dataclass(frozen=True)
 class Locator:
-    """Maps a row position of a table to the file and line (CSV) or row (Parquet) it came from."""
+    """Maps a row position of a table to the file and line (CSV) or row (Parquet) it came from.
+
+    CSV line numbers count the header as line 1 and assume one line per record
+    (the reader refuses quoted line breaks) and no blank lines in between.
+    """
 
     segments: tuple[_Segment, ...]
     root: Path
 
+    def _names(self) -> list[str]:
+        out = []
+        for seg in self.segments:
+            try:
+                out.append(str(seg.path.relative_to(self.root)))
+            except ValueError:
+                out.append(str(seg.path))
+        return out
+
     def where(self, position: int) -> str:
-        starts = [s.start for s in self.segments]
-        seg = self.segments[max(0, int(np.searchsorted(starts, position, side="right")) - 1)]
-        name = seg.path.relative_to(self.root) if seg.path.is_relative_to(self.root) else seg.path
-        offset = position - seg.start
-        return f"{name} line {offset + 2}" if seg.csv else f"{name} row {offset + 1}"
+        """``"claims.csv line 125"`` or ``"claims/part-1.parquet row 3"`` for one row position."""
+        return str(self.where_many(np.asarray([position], dtype=np.int64))[0])
+
+    def where_many(self, positions) -> np.ndarray:
+        """:meth:`where` for an array of positions at once (vectorised; for rejects files)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if len(positions) == 0:
+            return np.empty(0, dtype=object)
+        starts = np.fromiter((s.start for s in self.segments), dtype=np.int64, count=len(self.segments))
+        seg = np.maximum(np.searchsorted(starts, positions, side="right") - 1, 0)
+        offset = positions - starts[seg]
+        is_csv = np.fromiter((s.csv for s in self.segments), dtype=bool, count=len(self.segments))[seg]
+        number = np.where(is_csv, offset + 2, offset + 1)
+        prefix = np.array([f"{n} line " if s.csv else f"{n} row " for n, s in zip(self._names(), self.segments)], dtype=object)
+        return prefix[seg] + number.astype(str).astype(object)
 
     @classmethod
     def in_memory(cls, name: str, rows: int) -> "Locator":
@@ -58,45 +83,110 @@ def find_table(root: Path, name: str) -> list[Path] | None:
     """
     found = [p for p in (root / f"{name}.parquet", root / f"{name}.csv", root / name) if p.exists()]
     if len(found) > 1:
-        listed = " and ".join(p.name for p in found)
-        raise BatchError(str(root), [Violation(name, None, f"is stored twice ({listed}); keep one")])
+        listed = " and ".join(p.name + ("/" if p.is_dir() else "") for p in found)
+        raise BatchError(str(root), [Violation(name, None, f"the table is stored twice ({listed}); keep one")])
     if not found:
         return None
     path = found[0]
     if path.is_dir():
-        parts = sorted(path.glob("*.parquet"))
-        if not parts:
-            parts = sorted(path.glob("*.csv"))
+        parts = sorted(p for p in path.glob("*.parquet") if p.is_file())
+        csv_parts = sorted(p for p in path.glob("*.csv") if p.is_file())
+        if parts and csv_parts:
+            raise BatchError(str(root), [Violation(name, None, f"folder {path.name}/ mixes .parquet and .csv parts; keep one format")])
+        parts = parts or csv_parts
         if not parts:
             raise BatchError(str(root), [Violation(name, None, f"folder {path.name}/ holds no .parquet or .csv parts")])
         return parts
+    if not path.is_file():
+        raise BatchError(str(root), [Violation(name, None, f"{path.name} is not a regular file")])
     return [path]
 
 
+def near_misses(root: Path, name: str) -> list[str]:
+    """Files in ``root`` that look like table ``name`` under another spelling (``Claims.CSV``, ``claims.xlsx``)."""
+    try:
+        entries = [p.name for p in root.iterdir()]
+    except OSError:
+        return []
+    return sorted(e for e in entries if e.lower() == name or e.lower().startswith(name + "."))
+
+
 def read_table(root: Path, name: str, paths: list[Path]) -> tuple[pd.DataFrame, Locator]:
-    """Read one table from its file(s), concatenating parts in file-name order."""
+    """Read one table from its file(s), concatenating parts in file-name order.
+
+    Whatever program wrote a Parquet file, its columns come back in a few plain
+    pandas types (see :func:`_normalise`), so the checks need not know the writer.
+    """
     frames, segments, start = [], [], 0
     for path in paths:
         is_csv = path.suffix == ".csv"
         table = _read_csv(root, name, path) if is_csv else _read_parquet(root, name, path)
-        frame = table.to_pandas(date_as_object=False, types_mapper=_types_mapper)
+        try:
+            frame = _normalise(table).to_pandas(date_as_object=False, types_mapper=_types_mapper)
+        except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+            raise _refuse(root, name, f"{path.name} holds values that cannot be read ({_short(exc)})") from None
         frames.append(frame)
         segments.append(_Segment(path, start, len(frame), is_csv))
         start += len(frame)
     if len(frames) > 1:
-        columns = [tuple(f.columns) for f in frames]
-        if len(set(columns)) > 1:
-            raise BatchError(str(root), [Violation(name, None, "parts of the table do not share the same columns")])
-        frame = pd.concat(frames, ignore_index=True)
+        first = list(frames[0].columns)
+        for path, f in zip(paths[1:], frames[1:]):
+            if sorted(map(str, f.columns)) != sorted(map(str, first)):
+                only = sorted(set(map(str, f.columns)) ^ set(map(str, first)))
+                raise _refuse(root, name, f"parts of the table do not share the same columns ({paths[0].name} and "
+                                          f"{path.name} differ in {', '.join(map(repr, only[:5]))})")
+        frame = pd.concat([f[first] for f in frames], ignore_index=True)
     else:
         frame = frames[0]
     return frame, Locator(tuple(segments), root)
 
 
+def _normalise(table: pa.Table) -> pa.Table:
+    """Cast the many ways other programs store a column to the few the checks understand.
+
+    Dictionary (categorical) columns are decoded, decimals become float64, a
+    column of nulls only becomes string, binary becomes UTF-8 string, string
+    views and large strings become string. Everything happens in Arrow, column by column.
+    """
+    columns, changed = [], False
+    for col in table.columns:
+        t = col.type
+        target = None
+        if pa.types.is_dictionary(t):
+            col = col.cast(t.value_type) if col.num_chunks else pa.chunked_array([], t.value_type)
+            t, changed = col.type, True
+        if pa.types.is_decimal(t):
+            target = pa.float64()
+        elif pa.types.is_null(t) or pa.types.is_large_string(t) or _is_string_view(t):
+            target = pa.string()
+        elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+            target = pa.string()
+        elif pa.types.is_float16(t):
+            target = pa.float32()
+        elif pa.types.is_date64(t):
+            target = pa.timestamp("ms")
+        if target is not None:
+            col = col.cast(target)
+            changed = True
+        columns.append(col)
+    return pa.Table.from_arrays(columns, names=table.column_names) if changed else table
+
+
+def _is_string_view(t: pa.DataType) -> bool:
+    check = getattr(pa.types, "is_string_view", None)
+    return bool(check and check(t))
+
+
 def _types_mapper(arrow_type: pa.DataType):
-    # Strings come back as pandas' pyarrow-backed ``str`` dtype; everything else as numpy.
+    # Strings come back as pandas' pyarrow-backed ``str`` dtype; integers and booleans as
+    # pandas' nullable types, so that a null does not turn an 18-digit integer id into a
+    # float (losing digits) or a boolean column into objects. Everything else as numpy.
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return pd.StringDtype("pyarrow", na_value=np.nan)
+        return _STR
+    if pa.types.is_integer(arrow_type):
+        return pd.api.types.pandas_dtype(str(arrow_type).replace("int", "Int").replace("uInt", "UInt"))
+    if pa.types.is_boolean(arrow_type):
+        return pd.BooleanDtype()
     return None
 
 
@@ -109,7 +199,7 @@ def _read_parquet(root: Path, name: str, path: Path) -> pa.Table:
         # Opening reads only the footer, so a truncated or foreign file fails before any data is loaded.
         parquet = pq.ParquetFile(path)
         return parquet.read()
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:
         raise _refuse(root, name, f"{path.name} is not a readable Parquet file ({_short(exc)})") from None
 
 
@@ -124,31 +214,62 @@ def _read_csv(root: Path, name: str, path: Path) -> pa.Table:
     if len(header_line) == len(head) and len(head) == _SNIFF_BYTES:
         raise _refuse(root, name, f"{path.name} has no line break in its first MiB, so it has no readable header row")
     try:
-        header = next(csv.reader(io.StringIO(header_line.decode("utf-8-sig").rstrip("\r"))))
+        header = next(csv.reader(io.StringIO(header_line.decode("utf-8-sig").rstrip("\r"))), [])
     except UnicodeDecodeError:
-        raise _refuse(root, name, f"{path.name} is not UTF-8 (line 1)") from None
-    header = [h for h in header]
+        raise _refuse(root, name, f"{path.name} is not UTF-8 (line 1){_ENCODING_HINT}") from None
+    except csv.Error as exc:
+        raise _refuse(root, name, f"{path.name} has an unreadable header row ({_short(exc)})") from None
+    if not any(h.strip() for h in header):
+        raise _refuse(root, name, f"{path.name} has an empty header row (line 1)")
     duplicated = sorted({h for h in header if header.count(h) > 1})
     if duplicated:
-        raise _refuse(root, name, f"{path.name} has the column {duplicated[0]!r} more than once")
+        raise _refuse(root, name, f"{path.name} has the column {duplicated[0]!r} more than once (line 1)")
     try:
-        return pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(encoding="utf8", block_size=16 << 20),
-            parse_options=pacsv.ParseOptions(newlines_in_values=False),
-            convert_options=pacsv.ConvertOptions(
-                column_types={h: pa.string() for h in header},
-                strings_can_be_null=True,
-                null_values=[""],
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, pa.ArrowException) as exc:
+        return pacsv.read_csv(path, **_csv_options(header))
+    except (pa.ArrowException, OSError, ValueError) as exc:
         text = str(exc)
-        if "UTF8" in text or "utf8" in text.lower():
+        if "UTF8" in text or "utf8" in text.lower() or "utf-8" in text.lower():
             line = _first_bad_utf8_line(path)
-            raise _refuse(root, name, f"{path.name} is not UTF-8 (first bad byte on line {line})") from None
+            raise _refuse(root, name, f"{path.name} is not UTF-8 (first bad byte on line {line}){_ENCODING_HINT}") from None
+        bad = _ragged_lines(path, header)
+        if bad:
+            (line, got), more = bad[0], len(bad) - 1
+            also = f" (and {more} more such line{'s' if more > 1 else ''})" if more else ""
+            raise _refuse(root, name, f"{path.name} line {line} has {got} field{'s' if got != 1 else ''} where the header "
+                                      f"names {len(header)}{also} (a comma or a quote out of place)") from None
         raise _refuse(root, name, f"{path.name} cannot be parsed as CSV ({_short(exc)})") from None
+
+
+_ENCODING_HINT = "; save it as UTF-8 (a GBK/GB18030 export from Excel is the usual cause)"
+
+
+def _csv_options(header: list[str], invalid_row_handler=None) -> dict:
+    return dict(
+        read_options=pacsv.ReadOptions(encoding="utf8", block_size=16 << 20, use_threads=invalid_row_handler is None),
+        parse_options=pacsv.ParseOptions(newlines_in_values=False, invalid_row_handler=invalid_row_handler),
+        convert_options=pacsv.ConvertOptions(
+            column_types={h: pa.string() for h in header},
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
+def _ragged_lines(path: Path, header: list[str], limit: int = 5) -> list[tuple[int, int]]:
+    """(line, fields) of the first rows whose field count differs from the header's (error path only)."""
+    found: list[tuple[int, int]] = []
+
+    def note(row) -> str:
+        if len(found) < limit:
+            found.append((row.number if row.number is not None else -1, row.actual_columns))
+        return "skip"
+
+    try:
+        pacsv.read_csv(path, **_csv_options(header, note))
+    except (pa.ArrowException, OSError, ValueError):
+        pass
+    return found
 
 
 def _first_bad_utf8_line(path: Path) -> int:

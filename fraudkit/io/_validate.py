@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+import pandera.pandas as pandera
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._errors import Violation
 from ._read import Locator
@@ -25,63 +27,125 @@ DATE_DTYPE = "datetime64[s]"
 
 # --------------------------------------------------------------------------- parsing
 def _as_str(raw: pd.Series) -> pd.Series:
+    """The column as pyarrow-backed strings, without a Python call per row.
+
+    Whole floats (an id column another program wrote as 1.0) read back as "1";
+    everything else as ``str`` would spell it.
+    """
     if isinstance(raw.dtype, pd.StringDtype) and raw.dtype.storage == "pyarrow":
-        return raw
-    out = raw.astype(_STR) if raw.dtype != object else raw.map(lambda v: v if v is None or (isinstance(v, float) and np.isnan(v)) else str(v), na_action="ignore").astype(_STR)
+        return raw if raw.dtype == _STR else raw.astype(_STR)
+    if raw.dtype == object:
+        try:
+            arr = pa.array(raw.to_numpy(), from_pandas=True)
+        except (pa.ArrowException, ValueError, TypeError, OverflowError):
+            arr = None  # mixed objects: let pandas spell each one
+        if arr is not None and (pa.types.is_string(arr.type) or pa.types.is_null(arr.type)):
+            return pd.Series(arr.cast(pa.string()), index=raw.index, dtype=_STR)
+        if arr is not None and (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
+            return _as_str(pd.Series(arr.to_pandas(), index=raw.index))
+        return raw.astype(_STR)
+    out = raw.astype(_STR)
     if pd.api.types.is_float_dtype(raw.dtype):
         # ids stored as floats by another program (1.0) read back as "1".
-        whole = raw.notna() & (raw == np.floor(raw))
-        out = out.where(~whole, raw[whole].astype("int64").astype(str).astype(_STR))
+        values = raw.to_numpy(dtype="float64", na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(values) & (values == np.floor(values)) & (np.abs(values) < 2.0**63)
+        if whole.any():
+            out = out.where(~whole, pd.Series(values[whole].astype("int64"), index=raw.index[whole]).astype(_STR))
     return out
 
 
+def _to_float(text: pd.Series) -> pd.Series:
+    """Parse stripped strings as float64 (null where not a number); Arrow first, pandas for the odd cell."""
+    try:
+        parsed = pa.array(text, from_pandas=True).cast(pa.float64())
+        return pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index, dtype="float64")
+    except (pa.ArrowException, ValueError, TypeError):
+        return pd.to_numeric(text, errors="coerce").astype("float64")
+
+
+_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def _to_date(text: pd.Series) -> pd.Series:
+    """Parse stripped ``YYYY-MM-DD`` strings as ``datetime64[s]`` (NaT where not such a date)."""
+    arr = pa.array(text, from_pandas=True)
+    try:
+        parsed = arr.cast(pa.date32()).cast(pa.timestamp("s"))
+        return pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index).astype(DATE_DTYPE)
+    except (pa.ArrowException, ValueError, TypeError):
+        pass  # some cell is not an ISO date: parse the well-formed ones, the rest become NaT
+    iso = pc.fill_null(pc.match_substring_regex(arr, _ISO_DATE), False).to_numpy(zero_copy_only=False)
+    out = pd.Series(pd.NaT, index=text.index, dtype=DATE_DTYPE)
+    if iso.any():
+        parsed = pd.to_datetime(text[iso], format="%Y-%m-%d", errors="coerce")
+        out[iso] = parsed.astype(DATE_DTYPE)
+    return out
+
+
+_BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False}
+
+
 def _parse(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series, str]:
-    """Return (typed values, mask of cells that could not be parsed, rule they broke)."""
+    """Return (typed values, mask of cells that could not be parsed, rule they broke).
+
+    Cells that cannot be parsed come back null, so later rules never see them.
+    """
     kind = column.kind
     present = raw.notna()
+    no = pd.Series(False, index=raw.index)
     if kind in ("id", "str", "enum"):
         values = _as_str(raw)
-        if kind != "enum":
-            values = values.str.strip() if kind == "id" else values
-        return values, pd.Series(False, index=raw.index), ""
+        return (values.str.strip() if kind == "id" else values), no, ""
     if kind in ("int", "money", "decimal"):
-        if pd.api.types.is_bool_dtype(raw.dtype):
-            numbers = raw.astype("float64")
-        elif pd.api.types.is_numeric_dtype(raw.dtype):
+        if pd.api.types.is_bool_dtype(raw.dtype) or pd.api.types.is_numeric_dtype(raw.dtype):
             numbers = raw.astype("float64")
         else:
-            numbers = pd.to_numeric(_as_str(raw).str.strip(), errors="coerce").astype("float64")
-        bad = present & numbers.isna()
-        if kind == "int":
-            fractional = numbers.notna() & (numbers != np.floor(numbers))
-            return numbers, bad | fractional, "must be a whole number"
-        bad |= present & ~np.isfinite(numbers.fillna(0.0))
-        return numbers, bad, "must be a number"
+            numbers = _to_float(_as_str(raw).str.strip())
+        with np.errstate(invalid="ignore"):
+            bad = present & ~np.isfinite(numbers.fillna(np.inf))
+            if kind == "int":
+                bad |= present & ~bad & (numbers != np.floor(numbers))
+        rule = "must be a whole number" if kind == "int" else "must be a number"
+        return numbers.mask(bad), bad, rule
     if kind == "date":
         if pd.api.types.is_datetime64_any_dtype(raw.dtype):
             dates = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) else raw
             dates = dates.dt.floor("D").astype(DATE_DTYPE)
         else:
-            dates = pd.to_datetime(_as_str(raw).str.strip(), format="%Y-%m-%d", errors="coerce").astype(DATE_DTYPE)
+            dates = _to_date(_as_str(raw).str.strip())
         return dates, present & dates.isna(), "must be a date YYYY-MM-DD"
     if kind == "bool":
         if pd.api.types.is_bool_dtype(raw.dtype):
-            return raw.astype("boolean"), pd.Series(False, index=raw.index), ""
+            return raw.astype("boolean"), no, ""
         text = _as_str(raw).str.strip().str.lower()
-        mapped = text.map({"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False})
-        return mapped.astype("boolean"), present & mapped.isna(), "must be true/false or 1/0"
+        mapped = text.map(_BOOL_TEXT).astype("boolean")
+        return mapped, present & mapped.isna(), "must be true/false or 1/0"
     raise AssertionError(kind)
+
+
+def _fmt(value) -> str:
+    """A cell as it should appear in a one-line message: whole floats without ".0", no line breaks, short."""
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and value == int(value):
+        value = int(value)
+    text = str(value)
+    if not text.isprintable():
+        text = repr(text)[1:-1]
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _examples(table: Table, frame: pd.DataFrame, locator: Locator, rows: np.ndarray) -> list[str]:
     out = []
-    for pos in rows[:MAX_EXAMPLES]:
+    shown = rows[:MAX_EXAMPLES]
+    where = locator.where_many(shown)
+    for pos, loc in zip(shown, where):
         pos = int(pos)
         key = frame[table.key].iat[pos] if table.key in frame.columns and pos < len(frame) else None
-        ident = f"{table.key} {key}" if key is not None and key == key else f"row {pos + 1}"
-        if table.name == "items" and "line_no" in frame.columns:
-            ident += f" line_no {frame['line_no'].iat[pos]:g}" if pd.notna(frame["line_no"].iat[pos]) else ""
-        out.append(f"{ident} ({locator.where(pos)})")
+        ident = f"{table.key} {_fmt(key)}" if key is not None and not pd.isna(key) else f"row {pos + 1}"
+        if table.name == "items" and "line_no" in frame.columns and pos < len(frame):
+            line_no = frame["line_no"].iat[pos]
+            ident += "" if pd.isna(line_no) else f" line_no {_fmt(line_no)}"
+        out.append(f"{ident} ({loc})")
     return out
 
 
@@ -107,7 +171,7 @@ def coerce_table(table: Table, raw: pd.DataFrame, locator: Locator) -> tuple[pd.
     for extra in (c for c in raw.columns if c not in required):
         near = folded.get(str(extra).strip().lower())
         if near is not None:
-            violations.append(Violation(table.name, str(extra), f"unknown column {extra!r}: the contract names it {near!r}"))
+            violations.append(Violation(table.name, str(extra), f"unknown column {str(extra)!r} (line 1): the contract names it {near!r}"))
         else:
             warnings.append(f"{table.name}: extra column {extra!r} is not part of the contract and is ignored")
     for name in missing:
@@ -130,33 +194,40 @@ def coerce_table(table: Table, raw: pd.DataFrame, locator: Locator) -> tuple[pd.
                 empty |= values.fillna("").str.strip().eq("")
             if empty.any():
                 violations.append(violation(table, column.name, "must not be empty", raw, locator, empty))
-    frame = pd.DataFrame(typed)
-    frame = frame.assign(**{c: raw[c] for c in raw.columns if c not in required})
+    frame = pd.DataFrame(typed, index=raw.index)
+    extras = [c for c in raw.columns if c not in required]
+    if extras:
+        frame = pd.concat([frame, raw[extras]], axis=1)
     return frame, violations, warnings
 
 
 # --------------------------------------------------------------------------- value rules (pandera)
-def _cents(s: pd.Series) -> pd.Series:
-    return ((s * 100 - np.round(s * 100)).abs() < 1e-6) | s.isna()
-
-
 def _cents_of(s: pd.Series) -> pd.Series:
-    return np.round(s * 100).astype("Int64")
+    """Money as a whole number of cents (float64, exact below 2**53 cents; NaN stays NaN)."""
+    return pd.Series(np.round(s.to_numpy(dtype="float64", na_value=np.nan) * 100), index=s.index)
 
 
-def _column_checks(column: Column) -> list[pa.Check]:
+def _cents(s: pd.Series) -> pd.Series:
+    c = s.to_numpy(dtype="float64", na_value=np.nan) * 100
+    with np.errstate(invalid="ignore"):
+        # A few ulps of slack so that 1234567.89 (not exactly representable) still counts as whole cents.
+        ok = np.abs(c - np.round(c)) <= 1e-6 + np.abs(c) * 1e-15
+    return pd.Series(ok | np.isnan(c), index=s.index)
+
+
+def _column_checks(column: Column) -> list[pandera.Check]:
     checks = []
     if column.kind == "enum":
         allowed = "/".join(column.values)
-        checks.append(pa.Check(lambda s, v=column.values: s.isin(v) | s.isna(), name=f"must be one of {allowed}"))
+        checks.append(pandera.Check(lambda s, v=column.values: s.isin(v) | s.isna(), name=f"must be one of {allowed}"))
     if column.min is not None:
         op = ">" if column.min_exclusive else "≥"
         fn = (lambda s, m=column.min: (s > m) | s.isna()) if column.min_exclusive else (lambda s, m=column.min: (s >= m) | s.isna())
-        checks.append(pa.Check(fn, name=f"must be {op} {column.min:g}"))
+        checks.append(pandera.Check(fn, name=f"must be {op} {column.min:g}"))
     if column.max is not None:
-        checks.append(pa.Check(lambda s, m=column.max: (s <= m) | s.isna(), name=f"must be ≤ {column.max:g}"))
+        checks.append(pandera.Check(lambda s, m=column.max: (s <= m) | s.isna(), name=f"must be ≤ {column.max:g}"))
     if column.kind == "money":
-        checks.append(pa.Check(_cents, name="must be whole cents (2 decimals)"))
+        checks.append(pandera.Check(_cents, name="must be whole cents (2 decimals)"))
     return checks
 
 
@@ -186,43 +257,48 @@ _ROW_RULES = {
 }
 
 
-def _schema(table: Table) -> pa.DataFrameSchema:
-    columns = {
-        c.name: pa.Column(checks=_column_checks(c), nullable=True, unique=(table.unique == (c.name,)), required=True)
-        for c in table.columns
-    }
-    checks = [pa.Check(fn, name=rule) for _, rule, fn in _ROW_RULES.get(table.name, [])]
-    unique = list(table.unique) if len(table.unique) > 1 else None
-    return pa.DataFrameSchema(columns, checks=checks, unique=unique, report_duplicates="all")
+def _schema(table: Table) -> pandera.DataFrameSchema:
+    # Uniqueness is checked in ``_duplicates`` (one vectorised pass, one message per key).
+    columns = {c.name: pandera.Column(checks=_column_checks(c), nullable=True, required=True) for c in table.columns}
+    checks = [pandera.Check(fn, name=rule) for _, rule, fn in _ROW_RULES.get(table.name, [])]
+    return pandera.DataFrameSchema(columns, checks=checks)
 
 
-_SCHEMAS: dict[str, pa.DataFrameSchema] = {}
+_SCHEMAS: dict[str, pandera.DataFrameSchema] = {}
+
+
+def _duplicates(table: Table, frame: pd.DataFrame, locator: Locator) -> Violation | None:
+    """Every row whose key (``claim_id``, or ``claim_id`` + ``line_no``) occurs more than once."""
+    if not table.unique:
+        return None
+    keys = frame[list(table.unique)]
+    dup = keys.duplicated(keep=False).to_numpy() & keys.notna().all(axis=1).to_numpy()
+    return violation(table, "+".join(table.unique), "must be unique", frame, locator, dup)
 
 
 def check_values(table: Table, frame: pd.DataFrame, locator: Locator) -> list[Violation]:
-    """Per-table value rules, declared as a pandera schema built from the contract."""
+    """Per-table value rules, declared as a pandera schema built from the contract, and uniqueness."""
     schema = _SCHEMAS.get(table.name) or _SCHEMAS.setdefault(table.name, _schema(table))
+    out: list[Violation] = []
     try:
-        schema.validate(frame, lazy=True)
-        return []
-    except pa.errors.SchemaErrors as exc:
+        schema.validate(frame[list(table.column_names)], lazy=True)
+        cases = None
+    except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases
-    rule_column = {rule: col for col, rule, _ in _ROW_RULES.get(table.name, [])}
-    cases = cases.assign(check=cases["check"].astype(str))
-    named = cases["check"].map(rule_column)
-    # A row-wise rule is reported by pandera once per column; name it by the column it is about.
-    cases = cases.assign(column=named.where(named.notna(), cases["column"]))
-    out = []
-    for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
-        rows = np.unique(pd.to_numeric(group["index"], errors="coerce").dropna().astype("int64").to_numpy())
-        if check in ("field_uniqueness", "multiple_fields_uniqueness"):
-            check = "must be unique"
-            column = column if isinstance(column, str) and column in table.column_names else "+".join(table.unique)
-        column = column if isinstance(column, str) else None
-        mask = np.zeros(len(frame), dtype=bool)
-        mask[rows[rows < len(frame)]] = True
-        out.append(violation(table, column, check, frame, locator, mask) or Violation(table.name, column, check))
-    return out
+    if cases is not None:
+        rule_column = {rule: col for col, rule, _ in _ROW_RULES.get(table.name, [])}
+        cases = cases.assign(check=cases["check"].astype(str))
+        named = cases["check"].map(rule_column)
+        # A row-wise rule is reported by pandera once per column; name it by the column it is about.
+        cases = cases.assign(column=named.where(named.notna(), cases["column"]))
+        for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
+            rows = np.unique(pd.to_numeric(group["index"], errors="coerce").dropna().astype("int64").to_numpy())
+            column = column if isinstance(column, str) and column in table.column_names else None
+            mask = np.zeros(len(frame), dtype=bool)
+            mask[rows[(rows >= 0) & (rows < len(frame))]] = True
+            out.append(violation(table, column, check, frame, locator, mask) or Violation(table.name, column, check))
+    dup = _duplicates(table, frame, locator)
+    return ([dup] if dup else []) + out
 
 
 # --------------------------------------------------------------------------- rules across tables
@@ -238,11 +314,11 @@ def check_cross_tables(frames: dict[str, pd.DataFrame], locators: dict[str, Loca
         known = items.claim_id.isin(claims.claim_id)
         out.append(violation(items_t, "claim_id", "must name a claim in claims", items, locators["items"],
                              ~known & items.claim_id.notna()))
-        cents = _cents_of(items.amount).fillna(0).astype("int64")
-        summed = cents.groupby(items.claim_id.to_numpy()).sum()
+        # Sums of whole cents in float64 are exact below 2**53 cents; a bad amount counts as 0.
+        cents = _cents_of(items.amount).fillna(0.0)
+        summed = cents.groupby(items.claim_id.to_numpy(), sort=False).sum()
         claim_sum = claims.claim_id.map(summed)
-        has_items = claim_sum.notna()
-        mismatch = has_items & claims.total_amount.notna() & (claim_sum.fillna(0) != _cents_of(claims.total_amount).fillna(0).astype("int64"))
+        mismatch = claim_sum.notna() & claims.total_amount.notna() & (claim_sum != _cents_of(claims.total_amount))
         out.append(violation(claims_t, "total_amount", "total_amount = sum of its items' amount", claims, locators["claims"], mismatch))
         span = claims.drop_duplicates("claim_id").set_index("claim_id")[["admit_date", "discharge_date"]]
         admit = items.claim_id.map(span.admit_date)

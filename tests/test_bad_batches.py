@@ -1,0 +1,193 @@
+"""The corpus of malformed batches (``tests/bad_batches``) against ``fraudkit validate`` and ``load_batch``.
+
+Every case must be refused with exit code 2 and a one-paragraph message naming
+table, column, rule and offending rows, with no traceback and nothing written;
+under ``on_bad_rows="reject"`` the row-level cases must keep the good rows and
+account for every row read.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from bad_batches import CASES, CASES_BY_NAME, VALID_ROWS, build_corpus, write_valid
+from fraudkit.io import BatchError, TABLES, load_batch, validate_batch
+
+ROW_LEVEL = [c.name for c in CASES if c.row_level]
+#: Cases also run as a real subprocess (the rest run in-process, which is faster).
+SUBPROCESS = ["missing_column", "non_utf8_csv", "sparse_2gb_csv", "sparse_2gb_parquet", "dangling_claim",
+              "duplicate_column_header", "ragged_csv_row"]
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("bad_batches")
+    paths = build_corpus(root)
+    paths["valid"] = write_valid(root / "valid")
+    return paths
+
+
+def _snapshot(*folders: Path) -> dict[str, tuple[int, int]]:
+    out = {}
+    for folder in folders:
+        for p in folder.rglob("*"):
+            st = p.stat()
+            out[str(p)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def _run_in_process(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
+    from fraudkit.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["fraudkit", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _fraudkit() -> list[str]:
+    exe = Path(sys.executable).with_name("fraudkit")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "fraudkit"]
+
+
+def _assert_refusal(name: str, code: int, out: str, err: str) -> None:
+    case = CASES_BY_NAME[name]
+    assert code == 2, f"{name}: exit {code}\n{out}\n{err}"
+    assert "Traceback" not in err + out
+    message = err.strip()
+    assert message.startswith("error: Batch "), message
+    assert "\n" not in message, f"{name}: not one paragraph:\n{message}"
+    assert message.endswith("Nothing was written."), message
+    missing = [fragment for fragment in case.expect if fragment not in message]
+    assert not missing, f"{name}: message lacks {missing}:\n{message}"
+
+
+def test_corpus_is_large_and_every_case_differs_from_the_valid_batch(corpus):
+    assert len(CASES) >= 30
+    valid = {p.name: p.read_bytes() for p in corpus["valid"].iterdir()}
+    for case in CASES:
+        if case.huge:
+            continue
+        folder = corpus[case.name]
+        files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+        assert files != valid, case.name
+
+
+def test_the_valid_batch_passes(corpus, monkeypatch, capsys):
+    code, out, err = _run_in_process(["validate", str(corpus["valid"])], monkeypatch, capsys)
+    assert code == 0, err
+    assert "ok" in out
+    batch = load_batch(corpus["valid"])
+    assert {n: len(f) for n, f in batch.tables().items()} == VALID_ROWS
+
+
+@pytest.mark.parametrize("name", [c.name for c in CASES if c.name not in SUBPROCESS])
+def test_validate_refuses_in_process(name, corpus, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # anything written to the working folder would show up here
+    before = _snapshot(corpus[name])
+    code, out, err = _run_in_process(["validate", str(corpus[name])], monkeypatch, capsys)
+    _assert_refusal(name, code, out, err)
+    assert _snapshot(corpus[name]) == before
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_validate_refuses_in_a_subprocess(corpus, tmp_path):
+    """The real console script, in parallel; the sparse 2 GiB files must not be read whole."""
+    procs = {}
+    for name in SUBPROCESS:
+        work = tmp_path / name
+        work.mkdir()
+        procs[name] = (work, _snapshot(corpus[name]), subprocess.Popen(
+            [*_fraudkit(), "validate", str(corpus[name])], cwd=work, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, COLUMNS="300")))
+    for name, (work, before, proc) in procs.items():
+        out, err = proc.communicate(timeout=120)
+        _assert_refusal(name, proc.returncode, out, err)
+        assert _snapshot(corpus[name]) == before
+        assert list(work.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", [c.name for c in CASES if c.huge])
+def test_sparse_2gb_file_fails_fast_without_loading_it(name, corpus):
+    path = corpus[name]
+    assert sum(p.stat().st_size for p in path.iterdir()) > (2 << 30)  # it really is that big
+    process = psutil.Process()
+    rss_before = process.memory_info().rss
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    start = time.perf_counter()
+    with pytest.raises(BatchError) as info:
+        load_batch(path)
+    elapsed = time.perf_counter() - start
+    grown = process.memory_info().rss - rss_before
+    peak_grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - peak_before
+    assert elapsed < 1.0, f"{elapsed:.2f} s: the file was read, not refused up front"
+    assert grown < 64 << 20 and peak_grown < 64 << 20, (grown, peak_grown)
+    assert "claims" in str(info.value)
+
+
+def test_sparse_2gb_file_in_a_subprocess_stays_small(corpus):
+    """Peak memory of the whole ``fraudkit validate`` process, from the kernel (wait4)."""
+    for name in ("sparse_2gb_csv_after_header", "sparse_2gb_parquet"):
+        start = time.perf_counter()
+        proc = subprocess.Popen([*_fraudkit(), "validate", str(corpus[name])],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        assert os.waitstatus_to_exitcode(status) == 2
+        assert usage.ru_maxrss * 1024 < 600 << 20, f"{name}: peak RSS {usage.ru_maxrss / 1024:.0f} MiB"
+        assert elapsed < 30, elapsed  # interpreter start-up and imports included
+        proc.stderr.close()
+
+
+# --------------------------------------------------------------------------- on_bad_rows="reject"
+@pytest.mark.parametrize("name", [c.name for c in CASES if not c.row_level and not c.huge])
+def test_reject_still_refuses_problems_that_are_not_about_rows(name, corpus):
+    with pytest.raises(BatchError):
+        load_batch(corpus[name], on_bad_rows="reject")
+
+
+@pytest.mark.parametrize("name", ROW_LEVEL)
+def test_reject_keeps_good_rows_and_accounts_for_every_row(name, corpus):
+    case = CASES_BY_NAME[name]
+    with pytest.raises(BatchError):
+        load_batch(corpus[name])  # refused by default
+    batch = load_batch(corpus[name], on_bad_rows="reject")
+    rejects = batch.rejects
+    assert len(rejects) > 0
+    assert rejects["reason"].str.len().gt(0).all() and rejects["location"].str.len().gt(0).all()
+    for table in TABLES:
+        mine = rejects[rejects["table"] == table]
+        assert len(getattr(batch, table)) + len(mine) == case.rows[table], table
+        assert mine["row"].is_unique
+        assert set(mine["id"]) == case.rejected.get(table, set()), (table, mine)
+    # The first reason of a row that broke a rule itself names the table.column and the rule.
+    assert any("." in r and ":" in r for r in rejects["reason"])
+    # Cascades: nothing kept points at something rejected.
+    kept_claims = set(batch.claims.claim_id)
+    assert set(batch.items.claim_id) <= kept_claims
+    assert set(batch.claims.patient_id) <= set(batch.patients.patient_id)
+    assert set(batch.claims.provider_id) <= set(batch.providers.provider_id)
+    rejected_item_claims = set(rejects.loc[rejects["table"] == "items", "id"])
+    assert not (rejected_item_claims & kept_claims)
+    # What is kept is itself a valid batch.
+    validate_batch(batch)
+
+
+def test_reject_location_points_at_the_csv_line(corpus):
+    batch = load_batch(corpus["dangling_claim"], on_bad_rows="reject")
+    row = batch.rejects.iloc[0]
+    assert (row["table"], row["id"], row["location"], row["row"]) == ("items", "K9", "items.csv line 9", 7)
+    assert "must name a claim" in row["reason"]
+    assert any("1 rejected row " in w for w in batch.warnings)
