@@ -12,7 +12,7 @@ Examples
 >>> from fraudkit.features import FeatureBuilder, make_toy_batch
 >>> batch, labels = make_toy_batch(2000, seed=1)
 >>> feats = FeatureBuilder().fit(batch).transform(batch)
->>> feats.claims.loc[labels.claims.set_index("claim_id").fraud_type.eq("fake_admission")].los_ratio.median() > 2
+>>> bool(feats.claims.loc[labels.claims.set_index("claim_id").fraud_type.eq("fake_admission")].los_ratio.median() > 2)
 True
 """
 
