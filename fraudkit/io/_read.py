@@ -161,8 +161,10 @@ def _normalise(table: pa.Table) -> pa.Table:
             target = pa.string()
         elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
             target = pa.string()
-        elif pa.types.is_float16(t):
-            target = pa.float32()
+        elif pa.types.is_float16(t) or pa.types.is_float32(t):
+            # Via the shortest decimal spelling, so a float32 25.6 becomes 25.6, not 25.6000003814697.
+            col = col.cast(pa.float32()).cast(pa.string())
+            target = pa.float64()
         elif pa.types.is_date64(t):
             target = pa.timestamp("ms")
         if target is not None:
@@ -251,7 +253,7 @@ def _csv_options(header: list[str], invalid_row_handler=None) -> dict:
             column_types={h: pa.string() for h in header},
             strings_can_be_null=True,
             null_values=[""],
-            quoted_strings_can_be_null=False,
+            quoted_strings_can_be_null=True,  # "" is as empty as nothing
         ),
     )
 

@@ -96,7 +96,10 @@ def _parse(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series, str]:
     no = pd.Series(False, index=raw.index)
     if kind in ("id", "str", "enum"):
         values = _as_str(raw)
-        return (values.str.strip() if kind == "id" else values), no, ""
+        if kind == "id":
+            values = values.str.strip()
+            values = values.mask(values.str.len().eq(0))  # a blank id is a missing id
+        return values, no, ""
     if kind in ("int", "money", "decimal"):
         if pd.api.types.is_bool_dtype(raw.dtype) or pd.api.types.is_numeric_dtype(raw.dtype):
             numbers = raw.astype("float64")
