@@ -1,0 +1,35 @@
+"""The claims network and the graph detectors of fraudkit.
+
+- :class:`ClaimsNetwork` — patients, doctors, institutions and pharmacies as integer-coded
+  scipy.sparse matrices; ``ClaimsNetwork.from_batch(batch)``.
+- :func:`ego_network` — a provider's neighbourhood as a networkx Graph, ready to draw.
+- :func:`shared_patients` — institution/doctor–pharmacy pairs, shared patients and lift over chance.
+- Detectors (``entity = "provider"``, X = a ClaimsNetwork or a Batch), each with
+  ``entity_scores(network)`` and ``evidence_``:
+  :class:`DenseBlockDetector` (FRAUDAR peeling), :class:`RingDetector` (shared-patient lift
+  and Louvain rings), :class:`PropagationDetector` (personalised PageRank from confirmed
+  fraud), :class:`EgonetDetector` (OddBall).
+
+Examples
+--------
+>>> from fraudkit.graph import ClaimsNetwork, RingDetector
+>>> import numpy as np
+>>> net = ClaimsNetwork.from_arrays(np.r_[np.arange(20), np.arange(20)], np.r_[np.zeros(20, int), np.ones(20, int)],
+...                                 provider_type=["clinic", "pharmacy"])
+>>> RingDetector(min_surprise=0).fit(net).evidence_["pairs"][["left_id", "right_id", "shared_patients"]].values.tolist()
+[['H0', 'H1', 20]]
+"""
+
+from ._dense import DenseBlockDetector
+from ._egonet import EgonetDetector, egonet_features, provider_graph
+from ._network import ClaimsNetwork, ego_network
+from ._peeling import camouflage_weights, peel, peel_blocks, peel_reference
+from ._projection import SHARED_COLUMNS, poisson_surprise, shared_patients
+from ._propagation import PropagationDetector, personalized_pagerank
+from ._ring import RingDetector
+
+__all__ = [
+    "ClaimsNetwork", "DenseBlockDetector", "EgonetDetector", "PropagationDetector", "RingDetector",
+    "SHARED_COLUMNS", "camouflage_weights", "ego_network", "egonet_features", "peel", "peel_blocks",
+    "peel_reference", "personalized_pagerank", "poisson_surprise", "provider_graph", "shared_patients",
+]

@@ -1,0 +1,157 @@
+"""Shared-patient projections (institution-pharmacy, doctor-pharmacy) and their lift over chance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy import stats
+
+from ._network import ClaimsNetwork, as_network
+
+#: Columns of :func:`shared_patients`.
+SHARED_COLUMNS = ["left_id", "left_kind", "right_id", "right_kind", "shared_patients", "left_patients",
+                  "right_patients", "expected", "lift", "surprise", "shared_money"]
+
+_SIDES = ("institution", "hospital", "clinic", "pharmacy", "provider", "doctor")
+_LN10 = np.log(10.0)
+
+
+def _side(net: ClaimsNetwork, side: str):
+    """(binary patients x entities, money matrix, ids, kinds) for one side of the projection."""
+    if side not in _SIDES:
+        raise ValueError(f"side must be one of {_SIDES}, got {side!r}")
+    if side == "doctor":
+        counts, money = net.patient_doctor, net.patient_doctor_money
+        ids, kinds = net.doctor_ids, np.full(net.n_doctors, "doctor", dtype=object)
+        cols = np.arange(net.n_doctors)
+    else:
+        t = net.provider_type
+        mask = {"institution": t != "pharmacy", "provider": np.ones(len(t), dtype=bool)}.get(side, t == side)
+        cols = np.flatnonzero(mask)
+        counts, money = net.patient_provider[:, cols], net.patient_provider_money[:, cols]
+        ids, kinds = net.provider_ids[cols], t[cols]
+    binary = counts.copy().tocsc()
+    binary.data = np.ones_like(binary.data)
+    return binary, money.tocsc(), ids, kinds, cols
+
+
+def poisson_surprise(observed, expected) -> np.ndarray:
+    """``-log10 P(X >= observed)`` for ``X ~ Poisson(expected)``: how far above chance a count is.
+
+    Exact where representable; beyond float range, the Chernoff (large-deviation) value.
+
+    >>> poisson_surprise([10, 2], [10.0, 2.0]).round(2).tolist()
+    [0.27, 0.23]
+    """
+    k = np.asarray(observed, dtype=float)
+    mu = np.maximum(np.asarray(expected, dtype=float), 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logp = stats.poisson.logsf(k - 1, mu)
+        approx = -(k * np.log(k / mu) - k + mu) - 0.5 * np.log(2 * np.pi * np.maximum(k, 1.0))
+    logp = np.where(np.isfinite(logp), logp, approx)
+    return np.maximum(-logp / _LN10, 0.0)
+
+
+def shared_patients(batch_or_network, left: str = "institution", right: str = "pharmacy", min_shared: int = 2,
+                    stratify: bool = True) -> pd.DataFrame:
+    """Pairs that share patients, with how many more than chance predicts.
+
+    For every pair (left entity, right entity) with at least ``min_shared`` patients in
+    common, compares the shared patients with the number expected if patients chose
+    each side independently, given each side's patient volume:
+    ``expected = sum over regions r of n_left(r) * n_right(r) / N(r)``, where ``n(r)``
+    counts an entity's distinct patients living in region ``r`` and ``N(r)`` the active
+    patients of ``r`` (one region for all when ``stratify`` is False or regions are unknown),
+    so that living near each other is not mistaken for collusion.
+
+    Parameters
+    ----------
+    batch_or_network : Batch or ClaimsNetwork
+    left, right : {"institution", "hospital", "clinic", "pharmacy", "provider", "doctor"}
+        The two sides; "institution" = hospitals and clinics.
+    min_shared : int, default=2
+    stratify : bool, default=True
+        Expected counts within patients' regions.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`SHARED_COLUMNS`: ids and kinds of both sides, ``shared_patients``,
+        each side's distinct patients, ``expected``, ``lift`` (= shared / expected),
+        ``surprise`` (-log10 of the Poisson probability of at least that many shared
+        patients by chance) and ``shared_money`` (fund paid by the shared patients at the
+        two), sorted by surprise, most surprising first.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = [(f"p{i}", "C1") for i in range(6)] + [(f"p{i}", "R1") for i in range(6)]
+    >>> rows += [(f"q{i}", "C2") for i in range(6)] + [(f"q{i}", "R2") for i in range(0, 6, 3)]
+    >>> rows += [(f"q{i}", "R1") for i in range(1, 6, 3)]
+    >>> claims = pd.DataFrame(rows, columns=["patient_id", "provider_id"])
+    >>> claims["claim_id"], claims["fund_paid"] = [f"c{i}" for i in range(len(claims))], 10.0
+    >>> providers = pd.DataFrame({"provider_id": ["C1", "C2", "R1", "R2"],
+    ...                           "provider_type": ["clinic", "clinic", "pharmacy", "pharmacy"]})
+    >>> pairs = shared_patients(ClaimsNetwork.from_frames(claims, providers))
+    >>> pairs[["left_id", "right_id", "shared_patients", "expected", "lift"]].round(2)
+      left_id right_id  shared_patients  expected  lift
+    0      C1       R1                6       4.0   1.5
+    1      C2       R2                2       1.0   2.0
+    2      C2       R1                2       4.0   0.5
+    """
+    net = as_network(batch_or_network)
+    lb, lm, lids, lkinds, lcols = _side(net, left)
+    rb, rm, rids, rkinds, rcols = _side(net, right)
+    shared = (lb.T.tocsr() @ rb).tocoo()
+    same_space = (left == "doctor") == (right == "doctor")
+    keep = shared.data >= min_shared
+    if same_space:  # a provider is not its own partner; each unordered pair once
+        li, ri = lcols[shared.row], rcols[shared.col]
+        keep &= li != ri
+        both = np.isin(li, rcols) & np.isin(ri, lcols)
+        keep &= ~both | (li < ri)
+    i, j, s = shared.row[keep], shared.col[keep], shared.data[keep].astype(float)
+    expected = _expected(net, lb, rb, i, j, stratify)
+    # money the shared patients brought to the two sides
+    money = np.zeros(len(i))
+    if len(i):
+        money = (np.asarray((lm.T.tocsr() @ rb)[i, j]).ravel() + np.asarray((lb.T.tocsr() @ rm)[i, j]).ravel())
+    lift = s / np.maximum(expected, 1e-12)
+    out = pd.DataFrame({
+        "left_id": np.asarray(lids[i], dtype=object), "left_kind": lkinds[i],
+        "right_id": np.asarray(rids[j], dtype=object), "right_kind": rkinds[j],
+        "shared_patients": s.astype(np.int64),
+        "left_patients": np.asarray(lb.sum(axis=0)).ravel()[i].astype(np.int64),
+        "right_patients": np.asarray(rb.sum(axis=0)).ravel()[j].astype(np.int64),
+        "expected": expected, "lift": lift, "surprise": poisson_surprise(s, expected),
+        "shared_money": np.round(money, 2),
+    }, columns=SHARED_COLUMNS)
+    out = out.sort_values(["surprise", "shared_patients", "left_id", "right_id"],
+                          ascending=[False, False, True, True], kind="mergesort")
+    return out.reset_index(drop=True)
+
+
+def _expected(net: ClaimsNetwork, lb, rb, i, j, stratify: bool) -> np.ndarray:
+    active = np.asarray((net.patient_provider.sum(axis=1))).ravel() > 0
+    if stratify and net.patient_region is not None:
+        region_codes, regions = pd.factorize(pd.Series(net.patient_region))
+    else:
+        region_codes, regions = np.zeros(net.n_patients, dtype=np.int64), [None]
+    n_regions = max(len(regions), 1)
+    # patients x regions indicator of active patients
+    rows = np.flatnonzero(active & (region_codes >= 0))
+    ind = sp.csr_matrix((np.ones(len(rows)), (rows, region_codes[rows])), shape=(net.n_patients, n_regions))
+    total = np.asarray(ind.sum(axis=0)).ravel()
+    left_by_region = (lb.T.tocsr() @ ind).toarray() if n_regions <= 512 else None
+    right_by_region = (rb.T.tocsr() @ ind).toarray() if n_regions <= 512 else None
+    if left_by_region is None:  # very many regions: fall back to one region
+        n = total.sum()
+        return np.asarray(lb.sum(axis=0)).ravel()[i] * np.asarray(rb.sum(axis=0)).ravel()[j] / max(n, 1.0)
+    inv = np.where(total > 0, 1.0 / np.maximum(total, 1.0), 0.0)
+    out = np.empty(len(i))
+    step = max(1, 2_000_000 // n_regions)
+    for a in range(0, len(i), step):
+        b = a + step
+        out[a:b] = np.einsum("ij,ij->i", left_by_region[i[a:b]] * inv, right_by_region[j[a:b]])
+    return out
