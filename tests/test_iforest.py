@@ -1,0 +1,88 @@
+"""IsolationForestDetector: measured quality on planted fraud, the detector contract, readable reasons."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from fraudkit.detectors import EXPLAIN_COLUMNS, BaseDetector, IsolationForestDetector, rollup
+from fraudkit.evaluate import evaluate
+from fraudkit.features import FeatureBuilder, make_toy_batch
+
+
+@pytest.fixture(scope="module")
+def toy():
+    batch, labels = make_toy_batch(6000, seed=0)
+    return batch, labels, FeatureBuilder().fit(batch).transform(batch)
+
+
+@pytest.fixture(scope="module")
+def fitted(toy):
+    _, _, f = toy
+    return IsolationForestDetector(random_state=0).fit(f.claims)
+
+
+def test_finds_planted_claims_and_providers(toy, fitted):
+    batch, labels, f = toy
+    scores = fitted.scores(f.claims)
+    m = evaluate(labels, batch.claims, scores, rollup(scores, batch.claims)["score"])
+    # measured 0.56 PR-AUC (base rate 0.074), 4 of the 5 planted hospitals in the top 5
+    assert m["claims.pr_auc"] > 0.45
+    assert m["claims.roc_auc"] > 0.9
+    assert m["providers.precision_at_k"] >= 0.6
+    for scheme in ("over_charging", "phantom_services", "fake_admission"):
+        assert m[f"claims.recall_top.{scheme}"] >= 0.8, scheme
+
+
+def test_provider_level_forest_ranks_planted_hospitals(toy):
+    _, labels, f = toy
+    det = IsolationForestDetector(entity="provider", random_state=0, n_estimators=300).fit(f.providers)
+    top = det.scores(f.providers).nlargest(8).index
+    assert labels.fraudulent("providers").reindex(top).sum() >= 3
+
+
+def test_contract(toy, fitted):
+    _, _, f = toy
+    assert isinstance(fitted, BaseDetector) and fitted.entity == "claim"
+    params = IsolationForestDetector(n_estimators=50, max_samples=64, random_state=3).get_params()
+    assert params["n_estimators"] == 50 and params["max_samples"] == 64 and params["random_state"] == 3
+    assert clone(fitted).get_params() == fitted.get_params()
+    assert len(fitted.decision_scores_) == len(f.claims)
+    assert fitted.predict(f.claims).mean() == pytest.approx(0.05, abs=0.01)
+    again = IsolationForestDetector(random_state=0).fit(f.claims)
+    np.testing.assert_array_equal(again.score_samples(f.claims), fitted.score_samples(f.claims))
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.score_samples(f.claims.iloc[:100]), fitted.score_samples(f.claims.iloc[:100]))
+    with pytest.raises(ValueError, match="lacks the columns"):
+        fitted.score_samples(f.claims.drop(columns=["cost_z"]))
+    with pytest.raises(TypeError):
+        fitted.score_samples(f.claims.to_numpy())
+
+
+def test_higher_is_more_suspicious_and_scores_are_local_to_the_row(toy, fitted):
+    _, labels, f = toy
+    s = fitted.scores(f.claims)
+    y = labels.fraudulent("claims").reindex(s.index, fill_value=False)
+    assert s[y].mean() > s[~y].mean()
+    # scoring a subset gives the same numbers (no batch-level state at scoring time)
+    np.testing.assert_allclose(fitted.score_samples(f.claims.iloc[10:20]), s.iloc[10:20].to_numpy())
+
+
+def test_explain_gives_inspector_sentences(toy, fitted):
+    _, labels, f = toy
+    scheme = labels.claims.set_index("claim_id").fraud_type
+    over = scheme[scheme == "over_charging"].index[:5]
+    fake = scheme[scheme == "fake_admission"].index[:5]
+    expl = fitted.explain(f.claims.loc[over.union(fake)], top=3)
+    assert list(expl.columns) == EXPLAIN_COLUMNS
+    assert expl.groupby("id").size().max() <= 3 and (expl.contribution > 0).all()
+    first = expl[expl["rank"] == 1].set_index("id").reason
+    over_text = " ".join(expl[expl.id.isin(over)].reason)
+    assert "catalogue" in over_text or "twice on the same day" in over_text
+    fake_text = " ".join(expl[expl.id.isin(fake)].reason)
+    assert "stay" in fake_text and "× the group median" in fake_text
+    assert first.str.len().gt(10).all()
