@@ -229,9 +229,8 @@ def _read_csv(root: Path, name: str, path: Path) -> pa.Table:
     try:
         return pacsv.read_csv(path, **_csv_options(header))
     except (pa.ArrowException, OSError, ValueError) as exc:
-        text = str(exc)
-        if "UTF8" in text or "utf8" in text.lower() or "utf-8" in text.lower():
-            line = _first_bad_utf8_line(path)
+        line = _first_bad_utf8_line(path)
+        if line is not None:
             raise _refuse(root, name, f"{path.name} is not UTF-8 (first bad byte on line {line}){_ENCODING_HINT}") from None
         bad = _ragged_lines(path, header)
         if bad:
@@ -274,23 +273,24 @@ def _ragged_lines(path: Path, header: list[str], limit: int = 5) -> list[tuple[i
     return found
 
 
-def _first_bad_utf8_line(path: Path) -> int:
+def _first_bad_utf8_line(path: Path) -> int | None:
+    """Line number of the first byte that is not UTF-8, or None when the whole file decodes (error path only)."""
     line = 1
     with open(path, "rb") as fh:
         carry = b""
         while chunk := fh.read(1 << 20):
             data = carry + chunk
+            carry = b""
             try:
                 data.decode("utf-8")
-                carry = b""
             except UnicodeDecodeError as exc:
                 if exc.reason == "unexpected end of data" and exc.start >= len(data) - 3:
-                    carry = data[exc.start:]
+                    carry = data[exc.start:]  # a character split across chunks
                     data = data[: exc.start]
                 else:
                     return line + data[: exc.start].count(b"\n")
             line += data.count(b"\n")
-    return line
+    return line if carry else None
 
 
 def _short(exc: BaseException) -> str:
