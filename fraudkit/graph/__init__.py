@@ -24,12 +24,12 @@ from ._dense import DenseBlockDetector
 from ._egonet import EgonetDetector, egonet_features, provider_graph
 from ._network import ClaimsNetwork, ego_network
 from ._peeling import camouflage_weights, peel, peel_blocks, peel_reference
-from ._projection import SHARED_COLUMNS, poisson_surprise, shared_patients
+from ._projection import SHARED_COLUMNS, chance_surprise, shared_patients
 from ._propagation import PropagationDetector, personalized_pagerank
 from ._ring import RingDetector
 
 __all__ = [
     "ClaimsNetwork", "DenseBlockDetector", "EgonetDetector", "PropagationDetector", "RingDetector",
     "SHARED_COLUMNS", "camouflage_weights", "ego_network", "egonet_features", "peel", "peel_blocks",
-    "peel_reference", "personalized_pagerank", "poisson_surprise", "provider_graph", "shared_patients",
+    "peel_reference", "personalized_pagerank", "chance_surprise", "provider_graph", "shared_patients",
 ]

@@ -28,8 +28,9 @@ class DenseBlockDetector(GraphDetector):
         Also take patient x doctor edges (a ring's doctors join its block).
     c : float, default=5.0
         Constant of the column weighting ``1 / log(c + degree)``.
-    log_counts : bool, default=False
-        Edge value ``log1p(claims)`` instead of 1 (repeat visits weigh more).
+    log_counts : bool, default=True
+        Edge value ``log1p(claims)`` instead of 1: a ring's patients come back again and
+        again to the same few providers, ordinary heavy users spread over many.
     min_patients : int, default=3
     contamination, budget
         See :class:`fraudkit.detectors.BaseDetector`.
@@ -45,7 +46,9 @@ class DenseBlockDetector(GraphDetector):
         between the block's patients and providers).
     entity_scores_ : dict of Series
         "provider", "patient", "doctor", "claim". A provider (doctor) in a block scores the
-        block's density times the share of the block's patients it serves; a patient, the
+        block's density times the geometric mean of the share of the block's patients it
+        serves and the share of its own patients inside the block (so that a popular
+        hospital that camouflage edges reach does not rank with the ring); a patient, the
         density times its in-block weight relative to the block's heaviest patient. Others
         score below every member, ordered by the density of the densest peeled set that
         still held them.
@@ -65,7 +68,7 @@ class DenseBlockDetector(GraphDetector):
     ['H0', 'H1', 'H2']
     """
 
-    def __init__(self, n_blocks: int = 10, include_doctors: bool = True, c: float = 5.0, log_counts: bool = False,
+    def __init__(self, n_blocks: int = 10, include_doctors: bool = True, c: float = 5.0, log_counts: bool = True,
                  min_patients: int = 3, contamination: float = 0.05, budget: int | None = None):
         super().__init__(contamination=contamination, budget=budget)
         self.n_blocks = n_blocks
@@ -93,6 +96,8 @@ class DenseBlockDetector(GraphDetector):
         money_pp = net.patient_provider_money
         binary = counts.copy()
         binary.data = np.ones_like(binary.data)
+        col_patients = np.diff(binary.tocsc().indptr)
+        col_loyal = np.zeros(n_cols)
         evidence_blocks = []
         for k, b in enumerate(blocks, 1):
             prov = b.cols[b.cols < n_prov]
@@ -100,12 +105,15 @@ class DenseBlockDetector(GraphDetector):
             inside = binary[b.rows][:, b.cols]
             # a member weighs by how much of the block it carries: the share of the block's
             # patients a provider serves; a patient's in-block weight relative to the heaviest
-            cover = np.asarray(inside.sum(axis=0)).ravel() / len(b.rows)
+            in_block = np.asarray(inside.sum(axis=0)).ravel()
+            cover = in_block / len(b.rows)
+            loyalty = in_block / np.maximum(col_patients[b.cols], 1)
             row_w = np.asarray(weights[b.rows][:, b.cols].sum(axis=1)).ravel()
-            col_s, row_s = b.density * cover, b.density * row_w / max(row_w.max(), 1e-12)
+            col_s, row_s = b.density * np.sqrt(cover * loyalty), b.density * row_w / max(row_w.max(), 1e-12)
             better = col_s > col_score[b.cols]
             col_block[b.cols[better]] = k
             col_cover[b.cols[better]] = cover[better]
+            col_loyal[b.cols[better]] = loyalty[better]
             col_score[b.cols] = np.maximum(col_score[b.cols], col_s)
             row_score[b.rows] = np.maximum(row_score[b.rows], row_s)
             order = np.argsort(-cover, kind="stable")
@@ -138,12 +146,13 @@ class DenseBlockDetector(GraphDetector):
             if col_in[p]:
                 blk = evidence_blocks[col_block[p] - 1]
                 others = [x for x in blk["providers"] if x != net.provider_ids[p]]
-                with_others = f" with {', '.join(others[:4])}{' …' if len(others) > 4 else ''}" if others else ""
+                named = f" ({', '.join(others[:4])}{', …' if len(others) > 4 else ''})" if others else ""
                 served = int(round(col_cover[p] * blk["n_patients"]))
                 reasons[p] = [("dense_block", blk["density"], float(col_score[p]),
                                f"serves {served} of the {blk['n_patients']} patients of dense block #{blk['block']} "
-                               f"({blk['n_providers']} providers, {blk['n_doctors']} doctors){with_others}: "
-                               f"{fmt_times(blk['density_ratio'])} the batch's density; "
+                               f"({col_loyal[p]:.0%} of its own patients), shared with {len(others)} other "
+                               f"providers{named} and {blk['n_doctors']} doctors; "
+                               f"block density {fmt_times(blk['density_ratio'])} the batch's; "
                                f"{fmt_money(blk['money'])} fund paid inside the block")]
             elif node_density[n_pat + p] > 0:
                 reasons[p] = [("peeling_density", float(node_density[n_pat + p]), float(col_score[p]),

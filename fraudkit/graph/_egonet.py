@@ -8,6 +8,7 @@ import scipy.sparse as sp
 
 from ._common import Analysis, GraphDetector, fmt_times
 from ._network import ClaimsNetwork
+from ._projection import shared_patients
 
 #: Columns of ``evidence_["egonets"]``.
 EGONET_COLUMNS = ["provider_id", "provider_type", "nodes", "edges", "weight", "eigen", "edges_expected",
@@ -21,14 +22,32 @@ _LAWS = (
 )
 
 
-def provider_graph(net: ClaimsNetwork) -> sp.csr_matrix:
-    """Providers x providers: number of shared (distinct) patients, zero diagonal."""
-    b = net.patient_provider.copy()
-    b.data = np.ones_like(b.data)
-    a = (b.T.tocsr() @ b).tocsr()
-    a.setdiag(0)
-    a.eliminate_zeros()
-    return a.astype(float)
+def provider_graph(net: ClaimsNetwork, weight: str = "excess") -> sp.csr_matrix:
+    """Providers x providers, symmetric, zero diagonal.
+
+    ``weight="shared"``: number of shared (distinct) patients. ``weight="excess"``:
+    shared patients beyond what chance predicts within patients' regions
+    (``shared - expected`` from :func:`shared_patients`, pairs above chance only), so that
+    two big providers are not linked merely for being big.
+    """
+    if weight == "shared":
+        b = net.patient_provider.copy()
+        b.data = np.ones_like(b.data)
+        a = (b.T.tocsr() @ b).tocsr()
+        a.setdiag(0)
+        a.eliminate_zeros()
+        return a.astype(float)
+    if weight != "excess":
+        raise ValueError(f"weight must be 'excess' or 'shared', got {weight!r}")
+    pairs = shared_patients(net, "provider", "provider", min_shared=2)
+    pairs = pairs[pairs["shared_patients"] > pairs["expected"]]
+    i = net.provider_ids.get_indexer(pairs["left_id"])
+    j = net.provider_ids.get_indexer(pairs["right_id"])
+    w = (pairs["shared_patients"] - pairs["expected"]).to_numpy()
+    n = net.n_providers
+    a = sp.coo_matrix((np.r_[w, w], (np.r_[i, j], np.r_[j, i])), shape=(n, n)).tocsr()
+    a.sum_duplicates()
+    return a
 
 
 def egonet_features(adjacency: sp.csr_matrix, chunk: int = 2048) -> pd.DataFrame:
@@ -81,7 +100,7 @@ def oddball_score(y: np.ndarray, expected: np.ndarray) -> np.ndarray:
 class EgonetDetector(GraphDetector):
     """Providers whose neighbourhood breaks the power laws their peers follow (OddBall).
 
-    On the provider graph (two providers linked by the number of patients they share),
+    On the provider graph (two providers linked by the patients they share beyond chance),
     each provider's egonet (itself, its partners and the links among them) gives
     ``nodes``, ``edges``, ``weight`` and a principal-eigenvalue proxy. Within each
     provider_type, OddBall's laws are fitted by least squares in log-log space (edges ~
@@ -92,6 +111,9 @@ class EgonetDetector(GraphDetector):
 
     Parameters
     ----------
+    weight : {"excess", "shared"}, default="excess"
+        Link weight: shared patients beyond chance, or all shared patients
+        (see :func:`provider_graph`).
     min_peers : int, default=5
         Types with fewer providers are fitted together with all providers.
     contamination, budget
@@ -117,12 +139,14 @@ class EgonetDetector(GraphDetector):
     ['H0', 'H1']
     """
 
-    def __init__(self, min_peers: int = 5, contamination: float = 0.05, budget: int | None = None):
+    def __init__(self, weight: str = "excess", min_peers: int = 5, contamination: float = 0.05,
+                 budget: int | None = None):
         super().__init__(contamination=contamination, budget=budget)
+        self.weight = weight
         self.min_peers = min_peers
 
     def _analyse(self, net: ClaimsNetwork) -> Analysis:
-        adj = provider_graph(net)
+        adj = provider_graph(net, self.weight)
         feats = egonet_features(adj)
         kinds = pd.Series(net.provider_type, dtype=object).astype(str).to_numpy()
         expected = {law[0]: np.zeros(net.n_providers) for law in _LAWS}
@@ -178,5 +202,5 @@ def _top_partner(adj: sp.csr_matrix, net: ClaimsNetwork) -> list[str]:
         lo, hi = adj.indptr[i], adj.indptr[i + 1]
         if hi > lo:
             k = lo + int(np.argmax(adj.data[lo:hi]))
-            out[i] = f"{net.provider_ids[adj.indices[k]]}, {int(adj.data[k])} shared patients"
+            out[i] = f"{net.provider_ids[adj.indices[k]]}, {adj.data[k]:,.0f} shared patients beyond chance"
     return out

@@ -36,19 +36,25 @@ def _side(net: ClaimsNetwork, side: str):
     return binary, money.tocsc(), ids, kinds, cols
 
 
-def poisson_surprise(observed, expected) -> np.ndarray:
-    """``-log10 P(X >= observed)`` for ``X ~ Poisson(expected)``: how far above chance a count is.
+def chance_surprise(observed, expected, trials) -> np.ndarray:
+    """``-log10 P(X >= observed)`` for ``X ~ Binomial(trials, expected / trials)``.
 
-    Exact where representable; beyond float range, the Chernoff (large-deviation) value.
+    How far above chance a count of shared patients is: ``trials`` is the smaller
+    side's patient count (no pair can share more), ``expected`` the count chance
+    predicts. Exact where representable; beyond float range, the Chernoff bound
+    ``trials * KL(observed/trials || p)``.
 
-    >>> poisson_surprise([10, 2], [10.0, 2.0]).round(2).tolist()
-    [0.27, 0.23]
+    >>> chance_surprise([10, 43], [10.0, 18.0], [100, 45]).round(1).tolist()
+    [0.3, 14.5]
     """
     k = np.asarray(observed, dtype=float)
-    mu = np.maximum(np.asarray(expected, dtype=float), 1e-12)
+    n = np.maximum(np.asarray(trials, dtype=float), k)
+    p = np.clip(np.asarray(expected, dtype=float) / np.maximum(n, 1.0), 1e-15, 1 - 1e-12)
     with np.errstate(divide="ignore", invalid="ignore"):
-        logp = stats.poisson.logsf(k - 1, mu)
-        approx = -(k * np.log(k / mu) - k + mu) - 0.5 * np.log(2 * np.pi * np.maximum(k, 1.0))
+        logp = stats.binom.logsf(k - 1, n, p)
+        q = np.clip(k / np.maximum(n, 1.0), 1e-15, 1.0)
+        kl = q * np.log(q / p) + np.where(q < 1, (1 - q) * np.log(np.maximum(1 - q, 1e-300) / (1 - p)), 0.0)
+        approx = -n * kl
     logp = np.where(np.isfinite(logp), logp, approx)
     return np.maximum(-logp / _LN10, 0.0)
 
@@ -79,8 +85,8 @@ def shared_patients(batch_or_network, left: str = "institution", right: str = "p
     DataFrame
         Columns :data:`SHARED_COLUMNS`: ids and kinds of both sides, ``shared_patients``,
         each side's distinct patients, ``expected``, ``lift`` (= shared / expected),
-        ``surprise`` (-log10 of the Poisson probability of at least that many shared
-        patients by chance) and ``shared_money`` (fund paid by the shared patients at the
+        ``surprise`` (-log10 of the probability of at least that many shared patients
+        by chance, binomial over the smaller side's patients: :func:`chance_surprise`) and ``shared_money`` (fund paid by the shared patients at the
         two), sorted by surprise, most surprising first.
 
     Examples
@@ -118,13 +124,14 @@ def shared_patients(batch_or_network, left: str = "institution", right: str = "p
     if len(i):
         money = (np.asarray((lm.T.tocsr() @ rb)[i, j]).ravel() + np.asarray((lb.T.tocsr() @ rm)[i, j]).ravel())
     lift = s / np.maximum(expected, 1e-12)
+    left_n = np.asarray(lb.sum(axis=0)).ravel()[i]
+    right_n = np.asarray(rb.sum(axis=0)).ravel()[j]
     out = pd.DataFrame({
         "left_id": np.asarray(lids[i], dtype=object), "left_kind": lkinds[i],
         "right_id": np.asarray(rids[j], dtype=object), "right_kind": rkinds[j],
         "shared_patients": s.astype(np.int64),
-        "left_patients": np.asarray(lb.sum(axis=0)).ravel()[i].astype(np.int64),
-        "right_patients": np.asarray(rb.sum(axis=0)).ravel()[j].astype(np.int64),
-        "expected": expected, "lift": lift, "surprise": poisson_surprise(s, expected),
+        "left_patients": left_n.astype(np.int64), "right_patients": right_n.astype(np.int64),
+        "expected": expected, "lift": lift, "surprise": chance_surprise(s, expected, np.minimum(left_n, right_n)),
         "shared_money": np.round(money, 2),
     }, columns=SHARED_COLUMNS)
     out = out.sort_values(["surprise", "shared_patients", "left_id", "right_id"],

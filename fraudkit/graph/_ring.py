@@ -16,7 +16,7 @@ class RingDetector(GraphDetector):
 
     For every institution-pharmacy pair (and doctor-pharmacy pair) computes the shared
     patients, the count expected from each side's patient volume within patients'
-    regions, the lift, and the surprise ``-log10 P(shared >= observed)`` under a Poisson
+    regions, the lift, and the surprise ``-log10 P(shared >= observed)`` under a binomial
     null (:func:`shared_patients`). A provider scores the surprise of its strongest
     pair (a doctor's pairs count for the institution where the doctor works). Pairs with
     surprise >= ``min_surprise`` form a graph weighted by ``log(lift)``; its Louvain
