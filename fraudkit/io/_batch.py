@@ -13,7 +13,7 @@ import pandas as pd
 from ._errors import BatchError, Violation
 from ._read import Locator, find_table, near_misses, read_table
 from ._schema import LABEL_TABLES, TABLES, Table
-from ._validate import check_frames, coerce_table
+from ._validate import check_frames, coerce_table, isin
 
 OnBadRows = Literal["refuse", "reject"]
 
@@ -122,15 +122,15 @@ def _reject(frames: dict[str, pd.DataFrame], violations: list[Violation], locato
         add(v.table, np.unique(v.rows), f"{where}: {v.rule}")
 
     def gone(name: str, column: str) -> pd.Series:
-        return frames[name][column][bad[name]].dropna().unique()
+        return frames[name][column][bad[name]].dropna()
 
     claims, items = frames["claims"], frames["items"]
     for table, column, entity in (("patients", "patient_id", "patient"), ("providers", "provider_id", "provider")):
-        rows = np.flatnonzero(claims[column].isin(gone(table, column)).to_numpy(dtype=bool))
+        rows = np.flatnonzero(isin(claims[column], gone(table, column)))
         add("claims", rows, (f"its {entity} " + claims[column].iloc[rows].astype(str) + " was rejected").to_numpy(dtype=object))
-    rows = np.flatnonzero(claims.claim_id.isin(gone("items", "claim_id")).to_numpy(dtype=bool))
+    rows = np.flatnonzero(isin(claims.claim_id, gone("items", "claim_id")))
     add("claims", rows, "one of its items was rejected")
-    rows = np.flatnonzero(items.claim_id.isin(gone("claims", "claim_id")).to_numpy(dtype=bool))
+    rows = np.flatnonzero(isin(items.claim_id, gone("claims", "claim_id")))
     add("items", rows, (f"its claim " + items.claim_id.iloc[rows].astype(str) + " was rejected").to_numpy(dtype=object))
 
     kept, parts = {}, []

@@ -3,12 +3,14 @@
 Three layers, each reporting :class:`Violation` objects with the offending rows:
 
 1. ``coerce_table``: column presence and parsing (a CSV cell that is not a number, a date, a bool).
-2. ``_column_schema``: per-table value rules, declared with pandera (enums, ranges, cents,
-   uniqueness, and the row-wise money and date rules).
+2. ``check_values``: per-table value rules (enums, ranges, cents, uniqueness, and the row-wise
+   money and date rules), evaluated vectorised; ``_schema`` offers the same rules as a pandera schema.
 3. ``_cross_table``: foreign keys, items summing to their claim, service dates inside the stay.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -218,20 +220,21 @@ def _cents(s: pd.Series) -> pd.Series:
     return pd.Series(ok | np.isnan(c), index=s.index)
 
 
-def _column_checks(column: Column) -> list[pandera.Check]:
-    checks = []
+def _column_rules(column: Column) -> list[tuple[str, Callable[[pd.Series], pd.Series]]]:
+    """(rule, check) pairs of one column; a check returns True where the value is fine (null counts as fine)."""
+    rules = []
     if column.kind == "enum":
         allowed = "/".join(column.values)
-        checks.append(pandera.Check(lambda s, v=column.values: s.isin(v) | s.isna(), name=f"must be one of {allowed}"))
+        rules.append((f"must be one of {allowed}", lambda s, v=column.values: pd.Series(isin(s, pa.array(v)), index=s.index) | s.isna()))
     if column.min is not None:
         op = ">" if column.min_exclusive else "≥"
         fn = (lambda s, m=column.min: (s > m) | s.isna()) if column.min_exclusive else (lambda s, m=column.min: (s >= m) | s.isna())
-        checks.append(pandera.Check(fn, name=f"must be {op} {column.min:g}"))
+        rules.append((f"must be {op} {column.min:g}", fn))
     if column.max is not None:
-        checks.append(pandera.Check(lambda s, m=column.max: (s <= m) | s.isna(), name=f"must be ≤ {column.max:g}"))
+        rules.append((f"must be ≤ {column.max:g}", lambda s, m=column.max: (s <= m) | s.isna()))
     if column.kind == "money":
-        checks.append(pandera.Check(_cents, name="must be whole cents (2 decimals)"))
-    return checks
+        rules.append(("must be whole cents (2 decimals)", _cents))
+    return rules
 
 
 def _ok_where_null(result: pd.Series, *cols: pd.Series) -> pd.Series:
@@ -260,14 +263,24 @@ _ROW_RULES = {
 }
 
 
+def _rules(table: Table) -> list[tuple[str, str, Callable, bool]]:
+    """Every value rule of a table: (column named in messages, rule, check, whether the check takes the whole frame)."""
+    rules = [(c.name, rule, fn, False) for c in table.columns for rule, fn in _column_rules(c)]
+    return rules + [(column, rule, fn, True) for column, rule, fn in _ROW_RULES.get(table.name, [])]
+
+
 def _schema(table: Table) -> pandera.DataFrameSchema:
-    # Uniqueness is checked in ``_duplicates`` (one vectorised pass, one message per key).
-    columns = {c.name: pandera.Column(checks=_column_checks(c), nullable=True, required=True) for c in table.columns}
-    checks = [pandera.Check(fn, name=rule) for _, rule, fn in _ROW_RULES.get(table.name, [])]
+    """The same rules as a pandera schema, for checking a frame interactively (``_schema(TABLES["claims"]).validate(df)``).
+
+    :func:`check_values` evaluates the rules directly instead: pandera formats every
+    failure case in Python, which costs seconds per hundred thousand bad rows.
+    """
+    rules = _rules(table)
+    columns = {c.name: pandera.Column(checks=[pandera.Check(fn, name=rule) for col, rule, fn, whole in rules
+                                              if col == c.name and not whole], nullable=True, required=True)
+               for c in table.columns}
+    checks = [pandera.Check(fn, name=rule) for _, rule, fn, whole in rules if whole]
     return pandera.DataFrameSchema(columns, checks=checks)
-
-
-_SCHEMAS: dict[str, pandera.DataFrameSchema] = {}
 
 
 def _duplicates(table: Table, frame: pd.DataFrame, locator: Locator) -> Violation | None:
@@ -280,53 +293,69 @@ def _duplicates(table: Table, frame: pd.DataFrame, locator: Locator) -> Violatio
 
 
 def check_values(table: Table, frame: pd.DataFrame, locator: Locator) -> list[Violation]:
-    """Per-table value rules, declared as a pandera schema built from the contract, and uniqueness."""
-    schema = _SCHEMAS.get(table.name) or _SCHEMAS.setdefault(table.name, _schema(table))
-    out: list[Violation] = []
-    try:
-        schema.validate(frame[list(table.column_names)], lazy=True)
-        cases = None
-    except pandera.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
-    if cases is not None:
-        rule_column = {rule: col for col, rule, _ in _ROW_RULES.get(table.name, [])}
-        cases = cases.assign(check=cases["check"].astype(str))
-        named = cases["check"].map(rule_column)
-        # A row-wise rule is reported by pandera once per column; name it by the column it is about.
-        cases = cases.assign(column=named.where(named.notna(), cases["column"]))
-        for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
-            rows = np.unique(pd.to_numeric(group["index"], errors="coerce").dropna().astype("int64").to_numpy())
-            column = column if isinstance(column, str) and column in table.column_names else None
-            mask = np.zeros(len(frame), dtype=bool)
-            mask[rows[(rows >= 0) & (rows < len(frame))]] = True
-            out.append(violation(table, column, check, frame, locator, mask) or Violation(table.name, column, check))
+    """Per-table value rules (ranges, enumerations, cents, the money and date rules) and uniqueness."""
     dup = _duplicates(table, frame, locator)
-    return ([dup] if dup else []) + out
+    out: list[Violation] = [dup] if dup else []
+    for column, rule, check, whole in _rules(table):
+        ok = check(frame if whole else frame[column])
+        found = violation(table, column, rule, frame, locator, ~np.asarray(ok, dtype=bool))
+        if found:
+            out.append(found)
+    return out
 
 
 # --------------------------------------------------------------------------- rules across tables
+def _arrow_of(values) -> pa.Array:
+    return pa.array(values, from_pandas=True)
+
+
+def positions_in(values: pd.Series, keys) -> np.ndarray:
+    """For each value, the position of the first equal key, or -1 (nulls never match). Arrow, no Python per row."""
+    if len(values) == 0:
+        return np.empty(0, dtype=np.int64)
+    keys = _arrow_of(keys)
+    if len(keys) == 0:
+        return np.full(len(values), -1, dtype=np.int64)
+    values = _arrow_of(values)
+    if values.type != keys.type:
+        values, keys = values.cast(pa.large_string()), keys.cast(pa.large_string())
+    found = pc.index_in(values, value_set=keys, skip_nulls=True)
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def isin(values: pd.Series, keys) -> np.ndarray:
+    """``values.isin(keys)`` as a boolean array, computed in Arrow (pandas loops in Python for Arrow strings)."""
+    return positions_in(values, keys) >= 0
+
+
 def check_cross_tables(frames: dict[str, pd.DataFrame], locators: dict[str, Locator]) -> list[Violation]:
     patients, providers, claims, items = (frames[n] for n in ("patients", "providers", "claims", "items"))
     out: list[Violation | None] = []
     claims_t, items_t = TABLES["claims"], TABLES["items"]
     out.append(violation(claims_t, "patient_id", "must name a patient in patients", claims, locators["claims"],
-                         ~claims.patient_id.isin(patients.patient_id) & claims.patient_id.notna()))
+                         ~isin(claims.patient_id, patients.patient_id) & claims.patient_id.notna().to_numpy()))
     out.append(violation(claims_t, "provider_id", "must name a provider in providers", claims, locators["claims"],
-                         ~claims.provider_id.isin(providers.provider_id) & claims.provider_id.notna()))
+                         ~isin(claims.provider_id, providers.provider_id) & claims.provider_id.notna().to_numpy()))
     if len(items):
-        known = items.claim_id.isin(claims.claim_id)
+        claim_of = positions_in(items.claim_id, claims.claim_id)  # row of each item's claim (first one if duplicated)
+        known = claim_of >= 0
         out.append(violation(items_t, "claim_id", "must name a claim in claims", items, locators["items"],
-                             ~known & items.claim_id.notna()))
+                             ~known & items.claim_id.notna().to_numpy()))
         # Sums of whole cents in float64 are exact below 2**53 cents; a bad amount counts as 0.
-        cents = _cents_of(items.amount).fillna(0.0)
-        summed = cents.groupby(items.claim_id.to_numpy(), sort=False).sum()
-        claim_sum = claims.claim_id.map(summed)
-        mismatch = claim_sum.notna() & claims.total_amount.notna() & (claim_sum != _cents_of(claims.total_amount))
+        cents = _cents_of(items.amount).fillna(0.0).to_numpy()
+        n = len(claims)
+        summed = np.bincount(claim_of[known], weights=cents[known], minlength=n)
+        has_items = np.bincount(claim_of[known], minlength=n) > 0
+        total = _cents_of(claims.total_amount).to_numpy()
+        with np.errstate(invalid="ignore"):
+            mismatch = has_items & ~np.isnan(total) & (summed != total)
         out.append(violation(claims_t, "total_amount", "total_amount = sum of its items' amount", claims, locators["claims"], mismatch))
-        span = claims.drop_duplicates("claim_id").set_index("claim_id")[["admit_date", "discharge_date"]]
-        admit = items.claim_id.map(span.admit_date)
-        discharge = items.claim_id.map(span.discharge_date)
-        outside = known & items.service_date.notna() & admit.notna() & ((items.service_date < admit) | (items.service_date > discharge))
+        where = np.where(known, claim_of, 0)
+        admit = claims.admit_date.to_numpy()[where]
+        discharge = claims.discharge_date.to_numpy()[where]
+        service = items.service_date.to_numpy()
+        dated = known & ~np.isnat(service) & ~np.isnat(admit) & ~np.isnat(discharge)
+        outside = dated & ((service < admit) | (service > discharge))
         out.append(violation(items_t, "service_date", "service_date within the claim's admit_date..discharge_date", items, locators["items"], outside))
     return [v for v in out if v is not None]
 
