@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from fraudkit.io import Batch
 
@@ -103,8 +102,3 @@ def test_world_is_well_formed():
     assert len(ring_providers) == 6 and len(ring_patients) == 80
     assert batch.claims.patient_id.isin(batch.patients.patient_id).all()
     assert batch.claims.provider_id.isin(batch.providers.provider_id).all()
-
-
-@pytest.fixture(scope="session")
-def world():
-    return build_world(seed=7)

@@ -329,20 +329,33 @@ def ego_network(batch_or_network, provider_id: str, radius: int = 2, max_nodes: 
     money = _stack(net.patient_provider_money, net.patient_doctor_money, net.doctor_provider_money,
                    n_pat, n_prov, net.n_doctors)
     start = off_prov + loc
-    hops = {start: 0}
-    frontier = [start]
+    hop = np.full(n, -1, dtype=np.int64)
+    hop[start] = 0
+    frontier = np.array([start])
     for h in range(1, radius + 1):
-        nxt = []
-        for u in frontier:
-            row = slice(money.indptr[u], money.indptr[u + 1])
-            nbrs, w = money.indices[row], money.data[row]
-            for v in nbrs[np.lexsort((nbrs, -w))]:
-                if len(hops) >= max_nodes:
-                    break
-                if int(v) not in hops:
-                    hops[int(v)] = h
-                    nxt.append(int(v))
-        frontier = nxt
+        reached = np.unique(money[frontier].indices)
+        reached = reached[hop[reached] < 0]
+        hop[reached] = h
+        frontier = reached
+    inside = np.flatnonzero(hop >= 0)
+    if len(inside) > max_nodes:
+        # keep the strongest ties: half the room for providers and doctors (by money tying
+        # them to nodes nearer the centre), the rest for the patients tying them together
+        sub = money[inside][:, inside].tocoo()
+        nearer = hop[inside][sub.col] < hop[inside][sub.row]
+        tie = np.bincount(sub.row[nearer], weights=sub.data[nearer], minlength=len(inside))
+        is_patient = inside < off_prov
+        others = np.flatnonzero(~is_patient & (inside != start))
+        keep = [np.flatnonzero(inside == start)]
+        room = max(max_nodes // 2 - 1, 0)
+        keep.append(others[np.lexsort((inside[others], -tie[others]))][:room])
+        kept = np.concatenate(keep)
+        pats = np.flatnonzero(is_patient)
+        to_kept = np.asarray(money[inside[pats]][:, inside[kept]].sum(axis=1)).ravel()
+        room = max_nodes - len(kept)
+        kept = np.concatenate([kept, pats[np.lexsort((inside[pats], -to_kept))][:room]])
+        inside = np.sort(inside[kept])
+    hops = {int(v): int(hop[v]) for v in inside}
     nodes = np.array(sorted(hops), dtype=np.int64)
     flags = _suspicious_set(suspicious)
     node_money = np.concatenate([net.money("patient"), net.money("provider"), net.money("doctor")])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 try:  # numba turns the kernel from minutes into seconds on 10M edges; optional
     from numba import njit as _njit
@@ -187,6 +188,25 @@ def peel_reference(weights: sp.spmatrix) -> tuple[np.ndarray, np.ndarray]:
     return order, density
 
 
+def _densest_component(w: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray):
+    """The densest connected component of the peeled set (None density if it is connected).
+
+    Greedy peeling cannot split disconnected groups (their union is never denser than the
+    densest of them, but peeling may stop at the union); splitting afterwards fixes that.
+    """
+    sub = w[rows][:, cols]
+    n_r = len(rows)
+    graph = sp.bmat([[None, sub], [sub.T, None]], format="csr")
+    n_comp, label = connected_components(graph, directed=False)
+    if n_comp <= 1:
+        return rows, cols, None
+    weight = np.bincount(label[:n_r], weights=np.asarray(sub.sum(axis=1)).ravel(), minlength=n_comp)
+    size = np.bincount(label, minlength=n_comp)
+    dens = weight / size
+    best = int(np.argmax(dens))  # first maximum: the component of the lowest-numbered node
+    return rows[label[:n_r] == best], cols[label[n_r:] == best], float(dens[best])
+
+
 @dataclass
 class PeeledBlock:
     """One dense block: row and column codes, density (edge weight per node) and edge weight."""
@@ -200,7 +220,7 @@ class PeeledBlock:
 
 def peel_blocks(weights: sp.spmatrix, n_blocks: int = 5, min_rows: int = 2, min_cols: int = 2,
                 reference: bool = False) -> tuple[list[PeeledBlock], np.ndarray]:
-    """Several dense blocks: peel, take the densest set, delete its edges, repeat.
+    """Several dense blocks: peel, take the densest set (its densest connected part), delete its edges, repeat.
 
     Parameters
     ----------
@@ -235,8 +255,13 @@ def peel_blocks(weights: sp.spmatrix, n_blocks: int = 5, min_rows: int = 2, min_
         rows, cols = members[members < n_rows], members[members >= n_rows] - n_rows
         if len(rows) < min_rows or len(cols) < min_cols:
             break
+        rows, cols, dens = _densest_component(w, rows, cols)
+        if dens is None:
+            dens = float(density[t])
+        if len(rows) < min_rows or len(cols) < min_cols:
+            break
         sub = w[rows][:, cols]
-        blocks.append(PeeledBlock(rows=rows, cols=cols, density=float(density[t]), weight=float(sub.sum()),
+        blocks.append(PeeledBlock(rows=rows, cols=cols, density=dens, weight=float(sub.sum()),
                                   edges=int(sub.nnz)))
         row_in = np.zeros(n_rows, dtype=bool)
         row_in[rows] = True

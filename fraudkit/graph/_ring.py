@@ -46,8 +46,8 @@ class RingDetector(GraphDetector):
         ``"rings"``: list of dicts (``ring``, ``providers``, ``doctors``, ``pairs``,
         ``shared_patients``, ``max_lift``, ``surprise``).
     entity_scores_ : dict of Series
-        "provider" and "doctor" (best pair surprise), "patient" (best surprise of a
-        significant pair whose both sides the patient used), "claim".
+        "provider" and "doctor" (best pair surprise), "patient" (summed surprise of the
+        significant pairs whose both sides the patient used), "claim".
 
     Examples
     --------
@@ -124,7 +124,7 @@ class RingDetector(GraphDetector):
             rmat, ridx = sides["pharmacy"]
             a, b = lmat[:, int(lidx[row.left_id])], rmat[:, int(ridx[row.right_id])]
             both = a.multiply(b).tocoo().row
-            patient[both] = np.maximum(patient[both], row.surprise)
+            patient[both] += row.surprise
         return patient
 
     def _rings(self, significant: pd.DataFrame) -> list[dict]:
