@@ -1,0 +1,30 @@
+"""Shared fixtures: a small labelled synthetic batch, generated once per test session.
+
+``tiny_batch_dir``: folder of ``synthetic/tiny.yaml`` generated with seed 0 (Parquet, with labels/).
+``tiny_batch``: ``(Batch, Labels)`` loaded from it through the one loader, ``fraudkit.io``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_SCENARIO = REPO / "synthetic" / "tiny.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_batch_dir(tmp_path_factory) -> Path:
+    from fraudkit.synthetic import Scenario, generate_to
+
+    out = tmp_path_factory.mktemp("tiny") / "batch"
+    generate_to(Scenario.from_yaml(TINY_SCENARIO), out, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_batch(tiny_batch_dir):
+    from fraudkit.io import load_batch, load_labels
+
+    return load_batch(tiny_batch_dir), load_labels(tiny_batch_dir)
