@@ -1,0 +1,124 @@
+"""``fraudkit score``: rank a batch's providers for flight inspection and write the report."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fraudkit.errors import ModelError
+
+from ._app import app, console
+
+#: The default model shipped in the repository (``make model`` rebuilds it).
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "default"
+
+
+class OnBadRows(str, Enum):
+    refuse = "refuse"
+    reject = "reject"
+
+
+def resolve_model(spec: str | None):
+    """Load a model from a folder, an MLflow URI (``models:/name@alias``, ``runs:/id/model``) or the default."""
+    from fraudkit.pipeline import load_model
+
+    if spec is None:
+        if not (DEFAULT_MODEL / "manifest.json").is_file():
+            raise ModelError(f"no --model given and the default model {DEFAULT_MODEL} is missing; run `make model` to build it")
+        return load_model(DEFAULT_MODEL)
+    if spec.startswith(("models:/", "runs:/")):
+        from fraudkit.tracking import load_model_uri
+
+        return load_model_uri(spec)
+    return load_model(spec)
+
+
+@contextmanager
+def stages(enabled: bool = True):
+    """A Rich progress display with one line per stage; yields ``step(name)``."""
+    if not enabled:
+        yield lambda name: None
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=False) as bar:
+        current = {"task": None, "t": time.perf_counter()}
+
+        def step(name: str) -> None:
+            if current["task"] is not None:
+                bar.update(current["task"], completed=1, total=1)
+            current["task"] = bar.add_task(name, total=None)
+
+        yield step
+        if current["task"] is not None:
+            bar.update(current["task"], completed=1, total=1)
+
+
+def print_ranking(providers, k: int) -> None:
+    table = Table(title=f"Top {min(k, len(providers))} providers for flight inspection", show_lines=False)
+    for col, justify in (("rank", "right"), ("provider_id", "left"), ("type", "left"), ("suspicion", "right"),
+                         ("money at stake", "right"), ("schemes", "left"), ("top reason", "left")):
+        table.add_column(col, justify=justify, overflow="fold")
+    for row in providers.head(k).itertuples():
+        table.add_row(str(row.rank), str(row.provider_id), f"{row.provider_type} {row.tier or ''}".strip(),
+                      f"{row.suspicion:.3f}", f"¥{row.money_at_stake:,.0f}", str(row.schemes or ""),
+                      str(row.reasons).split(" | ")[0][:90])
+    console.print(table)
+
+
+@app.command()
+def score(
+    batch: Path = typer.Argument(..., help="Batch folder to score."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for providers.csv, claims.parquet, report.html, summary.json."),
+    model: str = typer.Option(None, "--model", "-m", help="Model folder or MLflow URI (models:/fraudkit@champion). Default: the shipped model."),
+    inspections: int = typer.Option(20, "--inspections", "-k", min=1, help="Inspection budget: how many providers to send teams to."),
+    region: str = typer.Option(None, "--region", help="Rank only providers of this pooling region."),
+    provider_type: str = typer.Option(None, "--provider-type", help="Rank only hospitals, clinics or pharmacies."),
+    outcomes: Path = typer.Option(None, "--outcomes", help="CSV/Parquet of past inspection outcomes (provider_id, outcome)."),
+    on_bad_rows: OnBadRows = typer.Option(OnBadRows.refuse, "--on-bad-rows", help="refuse: stop at the first broken rule; reject: score valid rows, write bad ones to rejects.parquet."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write report.html."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+) -> None:
+    """Score BATCH and rank its providers for flight inspection; write the results into OUT atomically."""
+    from fraudkit.io import atomic_dir, load_batch
+
+    if provider_type is not None and provider_type not in ("hospital", "clinic", "pharmacy"):
+        raise typer.BadParameter("must be hospital, clinic or pharmacy", param_hint="--provider-type")
+    started = time.perf_counter()
+    with stages(not quiet) as step:
+        step("loading model")
+        fitted = resolve_model(model)
+        step(f"validating {batch}")
+        loaded = load_batch(batch, on_bad_rows=on_bad_rows.value)
+        seeds = None
+        if outcomes is not None:
+            from fraudkit.outcomes import load_outcomes
+
+            seeds = load_outcomes(outcomes, loaded).seeds()
+        result = fitted.score(loaded, inspections=inspections, region=region, provider_type=provider_type,
+                              seeds=seeds, progress=step)
+        step("writing outputs")
+        with atomic_dir(out) as tmp:
+            paths = result.write(tmp)
+            if len(loaded.rejects):
+                loaded.rejects.to_parquet(tmp / "rejects.parquet", index=False)
+            if report:
+                from fraudkit.report import write_report
+
+                write_report(result, loaded, tmp / "report.html")
+    elapsed = time.perf_counter() - started
+    for warning in loaded.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    print_ranking(result.providers, inspections)
+    console.print(f"Scored {len(loaded.claims):,} claims in {elapsed:.1f} s ({len(loaded.claims) / max(elapsed, 1e-9):,.0f} claims/s).")
+    if len(loaded.rejects):
+        console.print(f"[yellow]{len(loaded.rejects):,} rows rejected[/]: {out / 'rejects.parquet'}")
+    console.print(f"Ranked providers: {out / 'providers.csv'}")
+    console.print(f"Scored claims:    {out / 'claims.parquet'}")
+    if report:
+        console.print(f"Report:           {out / 'report.html'}")
+    console.print(f"Summary:          {out / 'summary.json'}")

@@ -1,0 +1,446 @@
+"""The scoring pipeline: features → detectors → graph → prioritisation, as one model.
+
+A :class:`FraudModel` is what ``fraudkit train`` fits, MLflow logs and registers, and
+``fraudkit score`` applies. Fitting learns the feature statistics (peer medians,
+catalogue prices) and the isolation forests on a training batch; the graph
+detectors are transductive (dense blocks and rings exist in the batch being
+scored), so the model stores their settings and runs them on each scored batch.
+
+Model files are pickles, and a pickle is code: :func:`load_model` refuses any file
+whose SHA-256 does not match the manifest written beside it by :func:`save_model`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from fraudkit import __version__
+from fraudkit.detectors import IsolationForestDetector, rollup
+from fraudkit.errors import FraudkitError, ModelError
+from fraudkit.features import FeatureBuilder
+from fraudkit.graph import ClaimsNetwork, DenseBlockDetector, EgonetDetector, PropagationDetector, RingDetector
+from fraudkit.io import Batch, atomic_dir
+from fraudkit.prioritise import combine_scores, rank_providers, schemes_from_reasons
+
+#: Default weight of each detector in the combination (Fisher weights; 0 switches one off).
+DEFAULT_WEIGHTS = {
+    "claim_features": 1.0,
+    "patient_features": 1.0,
+    "provider_features": 1.0,
+    "claim_outliers": 1.0,
+    "patient_outliers": 0.5,
+    "dense_blocks": 1.0,
+    "rings": 1.0,
+    "egonet": 0.5,
+    "propagation": 1.0,
+}
+
+GRAPH_DETECTORS = {
+    "dense_blocks": DenseBlockDetector,
+    "rings": RingDetector,
+    "egonet": EgonetDetector,
+    "propagation": PropagationDetector,
+}
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ModelConfig:
+    """Everything that defines a model, as data (a YAML file maps onto it one to one).
+
+    Parameters
+    ----------
+    seed : int
+        Seed of every random choice (isolation forests, graph communities).
+    flag_share : float
+        Share of claims flagged as suspicious (their fund_paid counts as money at stake).
+    claim_forest, patient_forest, provider_forest : dict
+        Keyword arguments of :class:`fraudkit.detectors.IsolationForestDetector` per level.
+    graph : dict
+        Graph detector name -> keyword arguments; a detector missing here is not run.
+    weights : dict
+        Detector name -> weight in the combination (see :mod:`fraudkit.prioritise`).
+    peer_groups : bool
+        Compare providers only with providers of the same type when combining.
+    explain_claims : int
+        At most this many flagged claims get written reasons (most suspicious first).
+    """
+
+    seed: int = 0
+    flag_share: float = 0.05
+    claim_forest: dict = field(default_factory=lambda: {"n_estimators": 200, "max_samples": 512})
+    patient_forest: dict = field(default_factory=lambda: {"n_estimators": 200, "max_samples": 512})
+    provider_forest: dict = field(default_factory=lambda: {"n_estimators": 300, "max_samples": 256})
+    graph: dict = field(default_factory=lambda: {"dense_blocks": {}, "rings": {}, "egonet": {}, "propagation": {}})
+    weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    peer_groups: bool = True
+    explain_claims: int = 20000
+
+    @classmethod
+    def from_dict(cls, data: dict | None, source: str = "config") -> "ModelConfig":
+        data = dict(data or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise FraudkitError(f"{source}: unknown key {unknown[0]!r}; known keys are {', '.join(sorted(known))}")
+        config = cls(**{k: v for k, v in data.items()})
+        unknown_graph = sorted(set(config.graph) - set(GRAPH_DETECTORS))
+        if unknown_graph:
+            raise FraudkitError(f"{source}: graph detector {unknown_graph[0]!r} is unknown; use {', '.join(GRAPH_DETECTORS)}")
+        unknown_w = sorted(set(config.weights) - set(DEFAULT_WEIGHTS))
+        if unknown_w:
+            raise FraudkitError(f"{source}: weight {unknown_w[0]!r} names no detector; use {', '.join(DEFAULT_WEIGHTS)}")
+        if not 0 < float(config.flag_share) < 1:
+            raise FraudkitError(f"{source}: flag_share must be between 0 and 1, got {config.flag_share!r}")
+        config.weights = {**DEFAULT_WEIGHTS, **config.weights}
+        return config
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "ModelConfig":
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise FraudkitError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise FraudkitError(f"config file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+        if data is not None and not isinstance(data, dict):
+            raise FraudkitError(f"config file {path} must hold a mapping of keys to values")
+        return cls.from_dict(data, source=str(path))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class ScoreResult:
+    """What scoring a batch gives: ranked providers, scored claims and patients, reasons, evidence.
+
+    Attributes
+    ----------
+    providers : DataFrame
+        Ranked, see :data:`fraudkit.prioritise.PROVIDER_COLUMNS`; ``inspect`` marks the top k.
+    claims : DataFrame
+        Every claim: ids, care_type, dates, diagnosis, money, ``peer_median_total``,
+        ``suspicion``, ``flagged``, ``reasons`` (flagged claims only) and one ``score_*`` column per detector.
+    patients : DataFrame
+        Every patient with ``suspicion``, claims, fund_paid and reasons.
+    reasons : DataFrame
+        Long table of provider reasons: ``id, detector, rank, feature, value, contribution, reason, strength``.
+    blocks : list of dict
+        Dense blocks found (members, density, money).
+    summary : dict
+        Counts, money and settings of the run (no timings, so reruns give identical files).
+    """
+
+    providers: pd.DataFrame
+    claims: pd.DataFrame
+    patients: pd.DataFrame
+    reasons: pd.DataFrame
+    blocks: list
+    summary: dict
+
+    def top(self, k: int | None = None) -> pd.DataFrame:
+        """The k providers to inspect first (the run's budget by default)."""
+        return self.providers.head(k if k is not None else self.summary["inspections"])
+
+    def write(self, folder: str | Path) -> dict[str, Path]:
+        """Write providers.csv, claims.parquet, patients.parquet and summary.json into ``folder``."""
+        folder = Path(folder)
+        paths = {
+            "providers": folder / "providers.csv",
+            "claims": folder / "claims.parquet",
+            "patients": folder / "patients.parquet",
+            "summary": folder / "summary.json",
+        }
+        self.providers.to_csv(paths["providers"], index=False, float_format="%.6g")
+        self.claims.to_parquet(paths["claims"], index=False, compression="zstd")
+        self.patients.to_parquet(paths["patients"], index=False, compression="zstd")
+        paths["summary"].write_text(json.dumps(self.summary, indent=2, sort_keys=True, default=str) + "\n")
+        return paths
+
+
+class FraudModel:
+    """The whole scoring pipeline as one fitted object.
+
+    Parameters
+    ----------
+    config : ModelConfig, optional
+
+    Examples
+    --------
+    >>> from fraudkit.synthetic import Scenario, generate
+    >>> batch, labels = generate(Scenario.from_yaml("synthetic/tiny.yaml"), seed=1)
+    >>> result = FraudModel().fit(batch).score(batch, inspections=5)
+    >>> list(result.top().columns[:3])
+    ['rank', 'provider_id', 'provider_type']
+    """
+
+    def __init__(self, config: ModelConfig | None = None):
+        self.config = config or ModelConfig()
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, batch: Batch, progress: Progress | None = None) -> "FraudModel":
+        step = progress or (lambda stage: None)
+        cfg = self.config
+        step("features")
+        self.features_ = FeatureBuilder().fit(batch)
+        features = self.features_.transform(batch)
+        step("isolation forests")
+        self.detectors_ = {}
+        for level, params in (("claim", cfg.claim_forest), ("patient", cfg.patient_forest), ("provider", cfg.provider_forest)):
+            table = getattr(features, f"{level}s")
+            det = IsolationForestDetector(entity=level, random_state=cfg.seed, contamination=cfg.flag_share, **params)
+            self.detectors_[f"{level}_features"] = det.fit(table)
+        self.trained_on_ = {"source": batch.source, "claims": int(len(batch.claims)), "providers": int(len(batch.providers))}
+        return self
+
+    # ------------------------------------------------------------------ score
+    def score(
+        self,
+        batch: Batch,
+        *,
+        inspections: int = 20,
+        region: str | None = None,
+        provider_type: str | None = None,
+        seeds: dict | None = None,
+        progress: Progress | None = None,
+    ) -> ScoreResult:
+        """Score a batch and rank its providers for ``inspections`` flight inspections.
+
+        ``seeds`` (``{"providers": [...], "patients": [...]}``) are confirmed fraudulent
+        actors from past inspections; they seed the propagation detector, which is
+        skipped without them.
+        """
+        if not hasattr(self, "features_"):
+            raise ModelError("this model is not fitted; train it first (fraudkit train)")
+        step = progress or (lambda stage: None)
+        cfg = self.config
+        claims = batch.claims
+
+        step("features")
+        features = self.features_.transform(batch)
+        step("isolation forests")
+        claim_cols: dict[str, pd.Series] = {}
+        patient_cols: dict[str, pd.Series] = {}
+        provider_cols: dict[str, pd.Series] = {}
+        for name, det in self.detectors_.items():
+            table = getattr(features, f"{det.entity}s")
+            {"claim": claim_cols, "patient": patient_cols, "provider": provider_cols}[det.entity][name] = det.scores(table)
+        # A claim by a suspicious patient is suspicious (card lending, reselling are patient schemes).
+        claim_cols["patient_features"] = pd.Series(
+            patient_cols["patient_features"].reindex(claims["patient_id"]).to_numpy(), index=claims["claim_id"].to_numpy())
+
+        step("graph")
+        network = ClaimsNetwork.from_batch(batch)
+        graph_reasons, blocks = [], []
+        for name, params in cfg.graph.items():
+            if cfg.weights.get(name, 0) <= 0:
+                continue
+            params = dict(params or {})
+            if name == "propagation":
+                if not seeds or not any(seeds.values()):
+                    continue
+                params.setdefault("seeds", [*seeds.get("providers", []), *seeds.get("patients", [])])
+            det = GRAPH_DETECTORS[name](**params)
+            if "random_state" in det.get_params():
+                det.set_params(random_state=cfg.seed)
+            det.fit(network)
+            scores = det.entity_scores(network)
+            for entity, target in (("claim", claim_cols), ("patient", patient_cols), ("provider", provider_cols)):
+                s = scores.get(entity)
+                if s is not None and len(s) and np.nanmax(np.abs(s.to_numpy(dtype=float))) > 0:
+                    target[name] = s
+            explained = det.explain(network, top=3)
+            if len(explained):
+                graph_reasons.append(explained.assign(detector=name))
+            if name == "dense_blocks":
+                blocks = list(getattr(det, "evidence_", {}).get("blocks", [])) if isinstance(getattr(det, "evidence_", None), dict) else list(getattr(det, "evidence_", []) or [])
+
+        step("prioritise")
+        claim_index = pd.Index(claims["claim_id"])
+        claim_scores = pd.DataFrame({k: v.reindex(claim_index) for k, v in claim_cols.items()})
+        claim_combined = combine_scores(claim_scores, cfg.weights)
+        scored = claims[["claim_id", "patient_id", "provider_id", "doctor_id", "care_type", "admit_date",
+                         "discharge_date", "diagnosis", "total_amount", "fund_paid"]].copy()
+        scored["care_type"] = scored["care_type"].astype(str)
+        if "peer_median_total" in features.claims.columns:
+            scored["peer_median_total"] = features.claims["peer_median_total"].reindex(claim_index).to_numpy()
+        scored["suspicion"] = claim_combined["suspicion"].to_numpy()
+        evidence = claim_combined["evidence"].to_numpy()
+        n_flag = max(1, int(round(cfg.flag_share * len(scored))))
+        order = np.lexsort((scored["claim_id"].to_numpy(), -evidence))
+        flagged = np.zeros(len(scored), dtype=bool)
+        flagged[order[:n_flag]] = True
+        scored["flagged"] = flagged
+        for k in claim_scores.columns:
+            scored[f"score_{k}"] = claim_scores[k].to_numpy()
+
+        # claim reasons for the most suspicious flagged claims
+        scored["reasons"] = ""
+        explain_ids = scored["claim_id"].to_numpy()[order[: min(n_flag, cfg.explain_claims)]]
+        claim_det = self.detectors_["claim_features"]
+        claim_expl = claim_det.explain(features.claims.loc[explain_ids], top=3)
+        if len(claim_expl):
+            joined = claim_expl.sort_values(["id", "rank"]).groupby("id", sort=False)["reason"].agg(" | ".join)
+            scored["reasons"] = scored["claim_id"].map(joined).fillna("")
+
+        # lift claims and patients to providers
+        provider_cols["claim_outliers"] = rollup(claim_scores["claim_features"], claims)["top_score"]
+        provider_cols["patient_outliers"] = rollup(claim_scores["patient_features"], claims)["top_score"]
+        provider_index = pd.Index(batch.providers["provider_id"])
+        provider_scores = pd.DataFrame({k: v.reindex(provider_index) for k, v in provider_cols.items()})
+        groups = batch.providers.set_index("provider_id")["provider_type"].astype(str) if cfg.peer_groups else None
+        provider_combined = combine_scores(provider_scores, cfg.weights, groups=groups)
+
+        reasons = self._provider_reasons(features, provider_scores, graph_reasons, scored)
+        schemes = schemes_from_reasons(reasons)
+        ranked = rank_providers(provider_combined, scored, batch.providers, reasons, schemes,
+                                region=region, provider_type=provider_type)
+        ranked["inspect"] = ranked["rank"] <= inspections
+        detail = provider_scores.add_prefix("score_").reset_index().rename(columns={"index": "provider_id"})
+        ranked = ranked.merge(detail, on="provider_id", how="left")
+
+        patient_index = pd.Index(batch.patients["patient_id"])
+        patient_cols["claim_outliers"] = rollup(claim_scores["claim_features"], claims, by="patient_id")["top_score"]
+        patient_scores = pd.DataFrame({k: v.reindex(patient_index) for k, v in patient_cols.items()})
+        patient_combined = combine_scores(patient_scores, cfg.weights)
+        by_patient = claims.groupby("patient_id", observed=True)
+        patients = pd.DataFrame({
+            "patient_id": patient_index,
+            "suspicion": patient_combined["suspicion"].to_numpy(),
+            "claims": by_patient.size().reindex(patient_index).fillna(0).astype(int).to_numpy(),
+            "fund_paid": by_patient["fund_paid"].sum().round(2).reindex(patient_index).fillna(0.0).to_numpy(),
+        })
+        for k in patient_scores.columns:
+            patients[f"score_{k}"] = patient_scores[k].to_numpy()
+        patients = patients.sort_values(["suspicion", "patient_id"], ascending=[False, True]).reset_index(drop=True)
+
+        top = ranked[ranked["inspect"]]
+        summary = {
+            "fraudkit_version": __version__,
+            "batch": batch.source,
+            "claims": int(len(claims)),
+            "patients": int(len(batch.patients)),
+            "providers": int(len(batch.providers)),
+            "rejected_rows": int(len(batch.rejects)),
+            "inspections": int(inspections),
+            "region": region,
+            "provider_type": provider_type,
+            "flagged_claims": int(n_flag),
+            "fund_paid_total": round(float(claims["fund_paid"].sum()), 2),
+            "money_at_stake_top": round(float(top["money_at_stake"].sum()), 2),
+            "detectors": {"claim": list(claim_scores.columns), "patient": list(patient_scores.columns),
+                          "provider": list(provider_scores.columns)},
+            "propagation_seeds": int(sum(len(v) for v in (seeds or {}).values())),
+            "dense_blocks": len(blocks),
+        }
+        return ScoreResult(ranked, scored, patients, reasons, blocks, summary)
+
+    def _provider_reasons(self, features, provider_scores, graph_reasons, scored) -> pd.DataFrame:
+        """Provider reasons from every detector, strongest first.
+
+        A reason's strength is how strongly its detector accuses the provider
+        (-log tail probability) divided by the reason's rank within that detector.
+        """
+        from fraudkit.prioritise import tail_probability
+
+        strength = {c: -np.log(tail_probability(provider_scores[c])) for c in provider_scores.columns}
+        frames = []
+        det = self.detectors_["provider_features"]
+        frames.append(det.explain(features.providers, top=3).assign(detector="provider_features"))
+        frames += graph_reasons
+        # flagged claims summarised per provider ("31 flagged claims, e.g. ...")
+        flagged = scored[scored["flagged"] & scored["reasons"].ne("")]
+        if len(flagged):
+            first = flagged.sort_values("suspicion", ascending=False).groupby("provider_id", observed=True)
+            counts = first.size()
+            example = first["reasons"].first().str.split(" | ", regex=False).str[0]
+            frames.append(pd.DataFrame({
+                "id": counts.index, "rank": 1, "feature": "flagged_claims", "value": counts.to_numpy(),
+                "contribution": 1.0,
+                "reason": [f"{n} flagged claim{'s' if n != 1 else ''}, the most suspicious: {e}" for n, e in zip(counts, example)],
+                "detector": "claim_outliers",
+            }))
+        reasons = pd.concat([f for f in frames if len(f)], ignore_index=True) if frames else pd.DataFrame(
+            columns=["id", "rank", "feature", "value", "contribution", "reason", "detector"])
+        weight = np.array([strength.get(d, pd.Series(dtype=float)).get(i, 0.0) for d, i in zip(reasons["detector"], reasons["id"])])
+        reasons["strength"] = weight / reasons["rank"].clip(lower=1).to_numpy(dtype=float)
+        return reasons
+
+
+# ---------------------------------------------------------------------- model files
+MODEL_FILE = "model.joblib"
+MANIFEST_FILE = "manifest.json"
+MODEL_FORMAT = "fraudkit-model/1"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_model(model: FraudModel, folder: str | Path, metadata: dict | None = None) -> Path:
+    """Write ``model.joblib`` and ``manifest.json`` (with its SHA-256) into ``folder``, atomically."""
+    folder = Path(folder)
+    with atomic_dir(folder) as tmp:
+        joblib.dump(model, tmp / MODEL_FILE, compress=3)
+        manifest = {
+            "format": MODEL_FORMAT,
+            "fraudkit_version": __version__,
+            "file": MODEL_FILE,
+            "sha256": _sha256(tmp / MODEL_FILE),
+            "config": model.config.to_dict(),
+            "trained_on": getattr(model, "trained_on_", None),
+            **(metadata or {}),
+        }
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+    return folder
+
+
+def load_model(path: str | Path) -> FraudModel:
+    """Load a model saved by :func:`save_model`, refusing any file whose hash does not match.
+
+    ``path`` is the model folder (or its ``model.joblib``). The file is unpickled only
+    after its SHA-256 matches the manifest: a pickle from an unknown source is code.
+    """
+    path = Path(path)
+    folder = path.parent if path.is_file() else path
+    manifest_path = folder / MANIFEST_FILE
+    if not folder.exists():
+        raise ModelError(f"model {path} does not exist")
+    if not manifest_path.is_file():
+        raise ModelError(f"model {folder} has no {MANIFEST_FILE}; refusing to unpickle a file of unknown origin")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{manifest_path} is not a valid manifest ({exc})") from None
+    if manifest.get("format") != MODEL_FORMAT:
+        raise ModelError(f"{manifest_path} is not a fraudkit model manifest (format {manifest.get('format')!r})")
+    model_file = folder / manifest.get("file", MODEL_FILE)
+    if not model_file.is_file():
+        raise ModelError(f"model file {model_file} named by {manifest_path} is missing")
+    actual = _sha256(model_file)
+    if actual != manifest.get("sha256"):
+        raise ModelError(
+            f"model file {model_file} does not match its manifest (sha256 {actual[:12]}… ≠ {str(manifest.get('sha256'))[:12]}…); "
+            "refusing to load it: it was changed or replaced after it was saved")
+    model = joblib.load(model_file)
+    if not isinstance(model, FraudModel):
+        raise ModelError(f"{model_file} holds a {type(model).__name__}, not a FraudModel")
+    return model
+
