@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ._errors import BatchError, Violation
 from ._read import Locator, find_table, near_misses, read_table
@@ -83,21 +84,27 @@ def _finalise(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
         elif column.name == "diagnosis":
             s = s.fillna("")
         out[column.name] = s
-    typed = pd.DataFrame(out, index=frame.index)
+    typed = pd.DataFrame(out, index=frame.index, copy=False)
     extras = [c for c in frame.columns if c not in table.column_names]
     return pd.concat([typed, frame[extras]], axis=1) if extras else typed
 
 
-def _check(source: str, raw: dict[str, pd.DataFrame], locators: dict[str, Locator]):
-    frames, violations, warnings = {}, [], []
+def _check(source: str, read: Callable[[str], tuple[pd.DataFrame, Locator]]):
+    """Read, parse and check every table; ``read(name)`` yields one raw table at a time.
+
+    Each raw table is dropped as soon as it is parsed, so that at most one table
+    is held twice in memory (raw and typed) at any moment.
+    """
+    frames, locators, violations, warnings = {}, {}, [], []
     for name, table in TABLES.items():
-        frame, found, warned = coerce_table(table, raw[name], locators[name])
-        frames[name] = frame
+        raw, locators[name] = read(name)
+        frames[name], found, warned = coerce_table(table, raw, locators[name])
+        del raw
         violations += found
         warnings += warned
     if not any(not v.row_level for v in violations):
         violations += check_frames(frames, locators)
-    return frames, violations, warnings
+    return frames, locators, violations, warnings
 
 
 def _reject(frames: dict[str, pd.DataFrame], violations: list[Violation], locators: dict[str, Locator]):
@@ -150,8 +157,8 @@ def _reject(frames: dict[str, pd.DataFrame], violations: list[Violation], locato
     return kept, rejects[REJECT_COLUMNS]
 
 
-def _assemble(source, raw, locators, on_bad_rows: OnBadRows) -> Batch:
-    frames, violations, warnings = _check(source, raw, locators)
+def _assemble(source: str, read: Callable[[str], tuple[pd.DataFrame, Locator]], on_bad_rows: OnBadRows) -> Batch:
+    frames, locators, violations, warnings = _check(source, read)
     rejects = pd.DataFrame(columns=REJECT_COLUMNS)
     if violations:
         table_level = [v for v in violations if not v.row_level]
@@ -164,7 +171,7 @@ def _assemble(source, raw, locators, on_bad_rows: OnBadRows) -> Batch:
         per_table = ", ".join(f"{name} {counts[name]:,}" for name in TABLES if name in counts)
         warnings = warnings + [f"{len(rejects):,} rejected row{'s' if len(rejects) != 1 else ''} "
                                f"(breaking the contract, or depending on a row that does): {per_table}"]
-    typed = {name: _finalise(table, frames[name]) for name, table in TABLES.items()}
+    typed = {name: _finalise(table, frames.pop(name)) for name, table in TABLES.items()}  # pop: free as we go
     return Batch(**typed, source=source, rejects=rejects, warnings=warnings)
 
 
@@ -210,10 +217,10 @@ def load_batch(path: str | Path, *, on_bad_rows: OnBadRows = "refuse") -> Batch:
             found[name] = paths
     if missing:
         raise BatchError(str(root), [Violation(m, None, _missing_rule(root, m)) for m in missing])
-    raw, locators = {}, {}
-    for name, paths in found.items():
-        raw[name], locators[name] = read_table(root, name, paths)
-    return _assemble(str(root), raw, locators, on_bad_rows)
+    try:
+        return _assemble(str(root), lambda name: read_table(root, name, found[name]), on_bad_rows)
+    finally:
+        pa.default_memory_pool().release_unused()  # hand Arrow's freed read buffers back to the system
 
 
 def _missing_rule(root: Path, name: str) -> str:
@@ -226,10 +233,12 @@ def _missing_rule(root: Path, name: str) -> str:
 
 def validate_batch(batch: Batch) -> Batch:
     """Check an in-memory batch against the contract; returns it re-typed, or raises BatchError."""
-    raw = {name: frame.reset_index(drop=True) for name, frame in batch.tables().items()}
-    raw = {name: frame.astype({c: "str" for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)}) for name, frame in raw.items()}
-    locators = {name: Locator.in_memory(name, len(frame)) for name, frame in raw.items()}
-    return _assemble(batch.source, raw, locators, "refuse")
+    def read(name: str) -> tuple[pd.DataFrame, Locator]:
+        frame = getattr(batch, name).reset_index(drop=True)
+        frame = frame.astype({c: "str" for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)})
+        return frame, Locator.in_memory(name, len(frame))
+
+    return _assemble(batch.source, read, "refuse")
 
 
 def load_labels(path: str | Path) -> Labels | None:

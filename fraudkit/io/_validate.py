@@ -199,7 +199,7 @@ def coerce_table(table: Table, raw: pd.DataFrame, locator: Locator) -> tuple[pd.
                 empty |= values.fillna("").str.strip().eq("")
             if empty.any():
                 violations.append(violation(table, column.name, "must not be empty", raw, locator, empty))
-    frame = pd.DataFrame(typed, index=raw.index)
+    frame = pd.DataFrame(typed, index=raw.index, copy=False)
     extras = [c for c in raw.columns if c not in required]
     if extras:
         frame = pd.concat([frame, raw[extras]], axis=1)
