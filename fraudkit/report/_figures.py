@@ -1,0 +1,331 @@
+"""The report's plots as plotly figures: claim costs against peers, and a provider's network.
+
+Every figure uses SVG traces only (no WebGL: the report must render on any office PC and
+in headless browsers) and keeps its point count bounded so that a report with dozens of
+cards stays a few MB. Text that came from input files is HTML-escaped before it goes into
+a figure: plotly renders a small subset of HTML in labels and hover texts.
+"""
+
+from __future__ import annotations
+
+from html import escape as _html_escape
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+#: Colours shared with the CSS (report.css).
+FLAGGED = "#c0392b"
+EVIDENCE = "#7b1d12"
+NEUTRAL = "#9aa5b1"
+ACCENT = "#1f4e79"
+BLOCK = "#e67e22"
+
+#: Node style per kind in the network plot: colour, marker symbol, legend name.
+NODE_STYLE = {
+    "patient": ("#7f8c8d", "circle", "patients"),
+    "doctor": ("#16a085", "diamond", "doctors"),
+    "hospital": ("#1f4e79", "square", "hospitals"),
+    "clinic": ("#2e86c1", "square", "clinics"),
+    "pharmacy": ("#8e44ad", "triangle-up", "pharmacies"),
+}
+
+#: At most this many unflagged claims are drawn per provider (a seeded sample), and this many flagged.
+MAX_UNFLAGGED_POINTS = 600
+MAX_FLAGGED_POINTS = 400
+
+_FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, 'Noto Sans', 'Noto Sans CJK SC', 'Microsoft YaHei', sans-serif",
+             size=12, color="#1c2833")
+
+
+def escape(text: str) -> str:
+    """Escape text for a plotly label: plotly decodes &lt; &gt; &amp; but not &quot;."""
+    return _html_escape(str(text), quote=False)
+
+
+def _layout(**kwargs) -> dict:
+    base = dict(template="none", font=_FONT, margin=dict(l=60, r=20, t=36, b=50), height=380, paper_bgcolor="white",
+                plot_bgcolor="white", hoverlabel=dict(font=dict(size=12)),
+                legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, bgcolor="rgba(0,0,0,0)"))
+    base.update(kwargs)
+    return base
+
+
+def _money(x: float) -> str:
+    return f"¥{x:,.0f}" if np.isfinite(x) else "–"
+
+
+def money_ticks(lo: float, hi: float) -> dict:
+    """Tick values and labels for a log money axis: 1-2-5 steps, as ¥200, ¥5k, ¥1.2M.
+
+    Examples
+    --------
+    >>> money_ticks(150, 1200)["ticktext"]
+    ['¥200', '¥500', '¥1k']
+    """
+    lo, hi = max(float(lo), 1e-2), max(float(hi), float(lo) * 1.01)
+    values = [m * 10.0 ** e for e in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1) for m in (1, 2, 5)]
+    values = [v for v in values if lo <= v <= hi]
+    if len(values) > 9:
+        values = [v for v in values if str(v)[0] == "1"]
+
+    def label(v: float) -> str:
+        for div, unit in ((1e6, "M"), (1e3, "k")):
+            if v >= div:
+                return f"¥{v / div:g}{unit}"
+        return f"¥{v:g}"
+
+    return {"tickvals": values, "ticktext": [label(v) for v in values]}
+
+
+def sample_claims(claims: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, int]:
+    """The claims to draw: the most suspicious flagged ones and a seeded sample of the rest.
+
+    Returns the rows to draw and how many claims were left out.
+    """
+    flagged = claims[claims["flagged"]].sort_values(["suspicion", "claim_id"], ascending=[False, True])
+    flagged = flagged.head(MAX_FLAGGED_POINTS)
+    rest = claims[~claims["flagged"]]
+    if len(rest) > MAX_UNFLAGGED_POINTS:
+        keep = np.sort(np.random.default_rng(seed).choice(len(rest), MAX_UNFLAGGED_POINTS, replace=False))
+        rest = rest.iloc[keep]
+    drawn = pd.concat([rest, flagged])
+    return drawn, len(claims) - len(drawn)
+
+
+def _hover(rows: pd.DataFrame, pseudonym) -> list[str]:
+    peer = rows["peer_median_total"] if "peer_median_total" in rows else pd.Series(np.nan, index=rows.index)
+    out = []
+    for cid, pid, care, diag, total, med, susp in zip(rows["claim_id"], rows["patient_id"], rows["care_type"],
+                                                      rows["diagnosis"], rows["total_amount"], peer, rows["suspicion"]):
+        diag = "" if pd.isna(diag) else str(diag)
+        line = (f"<b>{escape(str(cid))}</b> · {escape(pseudonym(pid))}<br>{escape(str(care))} {escape(diag)}"
+                f"<br>total {_money(float(total))}")
+        if pd.notna(med):
+            line += f" · peer median {_money(float(med))} (×{float(total) / max(float(med), 1e-9):.1f})"
+        line += f"<br>suspicion {float(susp):.3f}"
+        out.append(line)
+    return out
+
+
+def cost_figure(claims: pd.DataFrame, pseudonym, evidence: set[str] | None = None,
+                peer_boxes: pd.DataFrame | None = None, seed: int = 0) -> tuple[go.Figure, str]:
+    """One provider's claim costs against its peers.
+
+    With peer medians (``peer_median_total``, the median cost of the claim's DRG/DIP group
+    and tier), a log-log scatter of each claim's total against its peer median: claims far
+    above the diagonal cost more than their peers. Without them, one box per care type of
+    the peers' claims (``peer_boxes``: quartiles per care type, from :func:`peer_quartiles`)
+    beside this provider's claims.
+
+    Parameters
+    ----------
+    claims : DataFrame
+        The provider's scored claims (``claim_id, patient_id, care_type, diagnosis,
+        total_amount, suspicion, flagged`` and optionally ``peer_median_total``).
+    pseudonym : callable
+        Patient id -> pseudonym.
+    evidence : set of str, optional
+        Claim ids listed as evidence (drawn with a dark outline).
+
+    Returns
+    -------
+    (Figure, caption)
+    """
+    evidence = evidence or set()
+    drawn, left_out = sample_claims(claims, seed)
+    has_peer = "peer_median_total" in drawn and drawn["peer_median_total"].notna().any()
+    n_flag = int(claims["flagged"].sum())
+    caption = f"{len(claims):,} claims, {n_flag:,} flagged (red)"
+    if left_out:
+        caption += f"; {len(drawn):,} drawn (all the most suspicious flagged claims, a sample of the rest)"
+    fig = go.Figure()
+    if has_peer:
+        drawn = drawn[drawn["peer_median_total"].notna() & (drawn["peer_median_total"] > 0) & (drawn["total_amount"] > 0)]
+        lo = float(min(drawn["peer_median_total"].min(), drawn["total_amount"].min())) * 0.8 if len(drawn) else 1.0
+        hi = float(max(drawn["peer_median_total"].max(), drawn["total_amount"].max())) * 1.25 if len(drawn) else 10.0
+        for factor, name, dash in ((1, "= peer median", "solid"), (2, "2 × peer median", "dash")):
+            fig.add_trace(go.Scatter(x=[lo, hi / factor], y=[lo * factor, hi], mode="lines", name=name,
+                                     line=dict(color="#5d6d7e", width=1, dash=dash), hoverinfo="skip"))
+        groups = (("unflagged claims", ~drawn["flagged"], NEUTRAL, 6, 0.55),
+                  ("flagged claims", drawn["flagged"], FLAGGED, 9, 0.9))
+        for name, mask, colour, size, opacity in groups:
+            rows = drawn[mask.to_numpy()]
+            if not len(rows):
+                continue
+            is_evidence = rows["claim_id"].astype(str).isin(evidence).to_numpy()
+            fig.add_trace(go.Scatter(
+                x=rows["peer_median_total"].to_numpy(float), y=rows["total_amount"].to_numpy(float),
+                mode="markers", name=name, text=_hover(rows, pseudonym), hovertemplate="%{text}<extra></extra>",
+                marker=dict(color=colour, size=size, opacity=opacity,
+                            line=dict(color=np.where(is_evidence, EVIDENCE, "white").tolist(),
+                                      width=np.where(is_evidence, 2, 0.5).tolist()))))
+        ticks = money_ticks(lo, hi)
+        fig.update_layout(**_layout(
+            xaxis=dict(type="log", title="peer median cost of the claim's group", gridcolor="#eaecee", range=np.log10([lo, hi]).tolist(), **ticks),
+            yaxis=dict(type="log", title="claim total", gridcolor="#eaecee", range=np.log10([lo, hi]).tolist(), **ticks)))
+        caption += ". Above the solid line a claim cost more than the median of its peers (same DRG/DIP group and tier)."
+        return fig, caption
+
+    # No peer medians: compare distributions per care type with the same kind of providers.
+    order = sorted(claims["care_type"].astype(str).unique())
+    if peer_boxes is not None and len(peer_boxes):
+        peers = peer_boxes.reindex(order).dropna(how="all")
+        if len(peers):
+            fig.add_trace(go.Box(x=list(peers.index), q1=peers["q1"].tolist(), median=peers["median"].tolist(),
+                                 q3=peers["q3"].tolist(), lowerfence=peers["low"].tolist(),
+                                 upperfence=peers["high"].tolist(), name="peers (same provider type)",
+                                 marker_color=NEUTRAL, fillcolor="rgba(154,165,177,0.25)", hoverinfo="y"))
+    for name, mask, colour in (("this provider", np.ones(len(drawn), bool), ACCENT),
+                               ("flagged claims", drawn["flagged"].to_numpy(), FLAGGED)):
+        rows = drawn[mask]
+        if not len(rows):
+            continue
+        fig.add_trace(go.Box(x=rows["care_type"].astype(str).tolist(), y=rows["total_amount"].to_numpy(float),
+                             name=name, boxpoints="all", jitter=0.5, pointpos=0, marker=dict(color=colour, size=6, opacity=0.7),
+                             line=dict(color=colour, width=1 if name == "this provider" else 0),
+                             fillcolor="rgba(31,78,121,0.12)" if name == "this provider" else "rgba(0,0,0,0)",
+                             text=_hover(rows, pseudonym), hovertemplate="%{text}<extra></extra>"))
+    fig.update_layout(**_layout(boxmode="group", xaxis=dict(title="care type", categoryorder="array", categoryarray=order),
+                                yaxis=dict(type="log", title="claim total", gridcolor="#eaecee",
+                                           **money_ticks(float(claims["total_amount"].clip(lower=1).min()) * 0.8,
+                                                         float(claims["total_amount"].max()) * 1.25))))
+    caption += ". No peer medians in this run: boxes compare the provider's claims with all claims of the same provider type."
+    return fig, caption
+
+
+def peer_quartiles(claims: pd.DataFrame, provider_type: pd.Series) -> dict[str, pd.DataFrame]:
+    """Quartiles and 5th/95th percentiles of claim totals per provider type and care type.
+
+    ``provider_type`` maps provider_id -> type. Returns ``{type: DataFrame indexed by
+    care_type with q1, median, q3, low, high}``.
+    """
+    kind = claims["provider_id"].astype(str).map(provider_type.astype(str))
+    amount = claims["total_amount"].astype(float)
+    grouped = amount.groupby([kind.to_numpy(), claims["care_type"].astype(str).to_numpy()])
+    q = grouped.quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()
+    q.columns = ["low", "q1", "median", "q3", "high"]
+    return {t: frame.droplevel(0) for t, frame in q.groupby(level=0)}
+
+
+def _flatten_members(members) -> set[str]:
+    """Ids of a dense block's members, whether a list of ids or a mapping kind -> ids."""
+    if members is None:
+        return set()
+    if isinstance(members, dict):
+        out: set[str] = set()
+        for value in members.values():
+            out |= _flatten_members(value)
+        return out
+    if isinstance(members, (str, bytes)):
+        return {str(members)}
+    out = set()
+    for m in members:
+        if isinstance(m, dict):
+            out |= _flatten_members(m.get("id", m.get("members")))
+        else:
+            out.add(str(m))
+    return out
+
+
+def block_members(block) -> set[str]:
+    """Ids of a dense block's members: its ``patients``, ``providers`` and ``doctors`` lists
+    (as :class:`fraudkit.graph.DenseBlockDetector` writes them) or a ``members`` list."""
+    get = block.get if isinstance(block, dict) else (lambda key, default=None: getattr(block, key, default))
+    members: set[str] = set()
+    for key in ("members", "patients", "providers", "doctors"):
+        members |= _flatten_members(get(key, None))
+    return members
+
+
+def blocks_of(blocks: list, provider_id: str) -> list[tuple[int, dict, set[str]]]:
+    """The dense blocks (number, block, member ids) that hold ``provider_id``."""
+    found = []
+    for number, block in enumerate(blocks or [], start=1):
+        members = block_members(block)
+        if str(provider_id) in members:
+            found.append((int(block.get("block", number)) if isinstance(block, dict) else number, block, members))
+    return found
+
+
+def network_figure(graph: nx.Graph, center: str, pseudonym, highlight: set[str] | None = None,
+                   seed: int = 0) -> tuple[go.Figure, str]:
+    """A provider's ego network, drawn with a seeded spring layout (the same picture every run).
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        From :func:`fraudkit.graph.ego_network`: node attributes ``kind``, ``label``,
+        ``money``; edge attributes ``claims``, ``money``.
+    center : str
+        The provider id at the centre.
+    pseudonym : callable
+        Patient id -> pseudonym (patient labels are never drawn raw).
+    highlight : set of str, optional
+        Ids of the members of the provider's dense block(s): ringed in orange, their
+        edges drawn thick.
+
+    Returns
+    -------
+    (Figure, caption)
+    """
+    highlight = highlight or set()
+    if graph.number_of_nodes() == 0:
+        return go.Figure(layout=_layout()), "No network: the provider has no claims."
+    labels = {n: str(d.get("label", n)) for n, d in graph.nodes(data=True)}
+    centre_node = next((n for n in graph if labels[n] == str(center) and graph.nodes[n].get("kind") != "patient"), None)
+    k = 1.6 / np.sqrt(max(graph.number_of_nodes(), 1))
+    pos = nx.spring_layout(graph, seed=seed, k=k, iterations=60, weight=None)
+    origin = np.asarray(pos[centre_node]) if centre_node is not None else np.zeros(2)
+    pos = {n: np.asarray(xy) - origin for n, xy in pos.items()}  # the provider in the middle
+    in_block = {n for n in graph if labels[n] in highlight}
+
+    fig = go.Figure()
+    for name, inside, colour, width in (("edges", False, "#bfc9ca", 0.6), ("dense-block edges", True, BLOCK, 1.8)):
+        xs: list = []
+        ys: list = []
+        for u, v in graph.edges():
+            if (u in in_block and v in in_block) is inside:
+                xs += [pos[u][0], pos[v][0], None]
+                ys += [pos[u][1], pos[v][1], None]
+        if xs:
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=colour, width=width),
+                                     hoverinfo="skip", name=name, showlegend=inside))
+
+    money = np.array([float(d.get("money", 0.0) or 0.0) for _, d in graph.nodes(data=True)])
+    top_money = max(float(money.max()), 1.0) if len(money) else 1.0
+    for kind, (colour, symbol, legend) in NODE_STYLE.items():
+        nodes = [n for n, d in graph.nodes(data=True) if d.get("kind") == kind and n != centre_node]
+        if not nodes:
+            continue
+        shown, hover = [], []
+        for n in nodes:
+            d = graph.nodes[n]
+            name = pseudonym(labels[n]) if kind == "patient" else labels[n]
+            shown.append("" if kind in ("patient", "doctor") else escape(name))  # hover shows the rest
+            hover.append(f"<b>{escape(name)}</b> ({kind})<br>fund paid {_money(float(d.get('money', 0) or 0))}"
+                         f" · {int(d.get('claims', 0) or 0):,} claims" + ("<br><b>dense-block member</b>" if n in in_block else ""))
+        sizes = [7 + 16 * np.sqrt(float(graph.nodes[n].get("money", 0) or 0) / top_money) for n in nodes]
+        fig.add_trace(go.Scatter(
+            x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers" if kind in ("patient", "doctor") else "markers+text",
+            name=legend, text=shown, textposition="top center", textfont=dict(size=10, color="#34495e"),
+            hovertext=hover, hovertemplate="%{hovertext}<extra></extra>",
+            marker=dict(color=colour, symbol=symbol, size=sizes, opacity=0.9,
+                        line=dict(color=[BLOCK if n in in_block else "white" for n in nodes],
+                                  width=[3 if n in in_block else 0.8 for n in nodes]))))
+    if centre_node is not None:
+        d = graph.nodes[centre_node]
+        fig.add_trace(go.Scatter(
+            x=[pos[centre_node][0]], y=[pos[centre_node][1]], mode="markers+text", name="this provider", text=[f"<b>{escape(str(center))}</b>"],
+            textposition="bottom center", hovertemplate="%{hovertext}<extra></extra>",
+            hovertext=[f"<b>{escape(str(center))}</b> ({escape(str(d.get('kind', '')))})<br>fund paid {_money(float(d.get('money', 0) or 0))}"],
+            marker=dict(color="#17202a", symbol="star", size=22, line=dict(color=BLOCK if centre_node in in_block else "white", width=3))))
+    hidden = dict(visible=False, showgrid=False, zeroline=False)
+    fig.update_layout(**_layout(height=420, xaxis=hidden, yaxis=hidden, margin=dict(l=10, r=10, t=36, b=10)))
+    kinds = pd.Series([d.get("kind") for _, d in graph.nodes(data=True)]).value_counts()
+    parts = [f"{int(kinds[k]):,} {NODE_STYLE[k][2] if kinds[k] != 1 else k}" for k in NODE_STYLE if k in kinds]
+    caption = "Neighbourhood within two hops: " + ", ".join(parts) + ". Marker size = fund paid."
+    if in_block:
+        caption += f" Orange: the {len(in_block):,} members of its dense block shown here."
+    return fig, caption
