@@ -150,10 +150,12 @@ def test_fast_and_reference_peeling_agree(seed):
         order_ref, dens_ref = peel_reference(w)
         assert np.array_equal(order_fast, order_ref) and np.array_equal(dens_fast, dens_ref)
         fast, _ = peel_blocks(w, n_blocks=3)
-        ref, _ = peel_blocks(w, n_blocks=3, reference=True)
-        assert len(fast) == len(ref) >= 2
-        for a, b in zip(fast, ref):
+        ref, _ = peel_blocks(w, n_blocks=3, reference=True, prune=False)
+        unpruned, _ = peel_blocks(w, n_blocks=3, prune=False)  # pruning to the dense core is exact
+        assert len(fast) == len(ref) == len(unpruned) >= 2
+        for a, b, c in zip(fast, ref, unpruned):
             assert np.array_equal(a.rows, b.rows) and np.array_equal(a.cols, b.cols) and a.density == b.density
+            assert np.array_equal(a.rows, c.rows) and np.array_equal(a.cols, c.cols) and a.density == c.density
 
 
 def test_peeling_finds_a_biclique_exactly():
