@@ -32,9 +32,9 @@ FUZZ = settings(max_examples=EXAMPLES or 40, deadline=None, derandomize=not EXAM
 EDGE_VALUES = ["", " ", "0", "-0", "-1", "1.005", "0.001", "1e400", "-1e400", "nan", "NaN", "inf", "-inf", "1e15",
                "99999999999999999999", "9223372036854775808", "2024-13-01", "2024-02-30", "0000-00-00", "9999-12-31",
                "true", "FALSE", "2", "M", "f", "EBMI", "hospital", "bed", "P1", "K1", "H1", "K9", "1,5", '"', "'",
-               "\t", "男", "\ufeff", "\u200b", "%s", "{}", "1_000", "0x10", "+3", "3.", ".5"]
+               "\t", "a\nb", "\r\n", "\r", "男", "\ufeff", "\u200b", "%s", "{}", "1_000", "0x10", "+3", "3.", ".5"]
 CELL = st.one_of(st.sampled_from(EDGE_VALUES),
-                 st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00["), max_size=12))
+                 st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00["), max_size=12))
 
 
 def _batch_dir() -> contextlib.AbstractContextManager[str]:
@@ -59,7 +59,7 @@ def _load_both_ways(root: Path) -> None:
 def _rows_read(root: Path, name: str) -> int:
     import pyarrow.csv as pacsv
 
-    return pacsv.read_csv(root / f"{name}.csv").num_rows
+    return pacsv.read_csv(root / f"{name}.csv", parse_options=pacsv.ParseOptions(newlines_in_values=True)).num_rows
 
 
 @FUZZ

@@ -14,7 +14,7 @@ import pyarrow as pa
 from ._errors import BatchError, Violation
 from ._read import Locator, find_table, near_misses, read_table
 from ._schema import LABEL_TABLES, TABLES, Table
-from ._validate import check_frames, coerce_table, isin
+from ._validate import check_frames, check_values, coerce_table, isin
 
 OnBadRows = Literal["refuse", "reject"]
 
@@ -167,10 +167,6 @@ def _assemble(source: str, read: Callable[[str], tuple[pd.DataFrame, Locator]], 
         frames, rejects = _reject(frames, violations, locators)
         if len(frames["claims"]) == 0:
             raise BatchError(source, [Violation("claims", None, "has no valid rows left after rejecting bad rows")] + violations)
-        counts = rejects["table"].value_counts()
-        per_table = ", ".join(f"{name} {counts[name]:,}" for name in TABLES if name in counts)
-        warnings = warnings + [f"{len(rejects):,} rejected row{'s' if len(rejects) != 1 else ''} "
-                               f"(breaking the contract, or depending on a row that does): {per_table}"]
     typed = {name: _finalise(table, frames.pop(name)) for name, table in TABLES.items()}  # pop: free as we go
     return Batch(**typed, source=source, rejects=rejects, warnings=warnings)
 
@@ -256,6 +252,8 @@ def load_labels(path: str | Path) -> Labels | None:
             raise BatchError(str(root), [Violation(table.name, None, "required label table is missing")])
         raw, locator = read_table(root, name, paths)
         frame, violations, _ = coerce_table(table, raw, locator)
+        if not violations:
+            violations = check_values(table, frame, locator)  # one label per id
         if violations:
             raise BatchError(str(root), violations)
         frame = frame[list(table.column_names)].copy()

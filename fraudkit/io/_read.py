@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -31,14 +32,16 @@ class _Segment:
     start: int  # first table row held by this file
     rows: int
     csv: bool
+    #: CSV line of each row, only when some quoted cell holds a line break (else row i is on line i + 2).
+    lines: np.ndarray | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
 class Locator:
     """Maps a row position of a table to the file and line (CSV) or row (Parquet) it came from.
 
-    CSV line numbers count the header as line 1 and assume one line per record
-    (the reader refuses quoted line breaks) and no blank lines in between.
+    CSV line numbers count the header as line 1 and follow records over quoted
+    line breaks; blank lines between records (which the reader skips) are not counted.
     """
 
     segments: tuple[_Segment, ...]
@@ -67,6 +70,10 @@ class Locator:
         offset = positions - starts[seg]
         is_csv = np.fromiter((s.csv for s in self.segments), dtype=bool, count=len(self.segments))[seg]
         number = np.where(is_csv, offset + 2, offset + 1)
+        for i, segment in enumerate(self.segments):
+            if segment.lines is not None:
+                mine = seg == i
+                number[mine] = segment.lines[offset[mine]]
         prefix = np.array([f"{n} line " if s.csv else f"{n} row " for n, s in zip(self._names(), self.segments)], dtype=object)
         return prefix[seg] + number.astype(str).astype(object)
 
@@ -126,7 +133,7 @@ def read_table(root: Path, name: str, paths: list[Path]) -> tuple[pd.DataFrame, 
         except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
             raise _refuse(root, name, f"{path.name} holds values that cannot be read ({_short(exc)})") from None
         frames.append(frame)
-        segments.append(_Segment(path, start, len(frame), is_csv))
+        segments.append(_Segment(path, start, len(frame), is_csv, _csv_lines(table) if is_csv else None))
         start += len(frame)
     if len(frames) > 1:
         first = list(frames[0].columns)
@@ -139,6 +146,23 @@ def read_table(root: Path, name: str, paths: list[Path]) -> tuple[pd.DataFrame, 
     else:
         frame = frames[0]
     return frame, Locator(tuple(segments), root)
+
+
+def _csv_lines(table: pa.Table) -> np.ndarray | None:
+    """The CSV line of each row when quoted cells hold line breaks (valid CSV); None when every row is one line."""
+    breaks = None
+    for col in table.columns:
+        if not pa.types.is_string(col.type) or not (pc.any(pc.match_substring(col, "\n")).as_py()
+                                                    or pc.any(pc.match_substring(col, "\r")).as_py()):
+            continue
+        count = (pc.count_substring(col, "\n").to_numpy(zero_copy_only=False)
+                 + pc.count_substring(col, "\r").to_numpy(zero_copy_only=False)
+                 - pc.count_substring(col, "\r\n").to_numpy(zero_copy_only=False))
+        count = np.nan_to_num(count.astype("float64")).astype(np.int64)
+        breaks = count if breaks is None else breaks + count
+    if breaks is None:
+        return None
+    return 2 + np.arange(table.num_rows, dtype=np.int64) + np.concatenate([[0], np.cumsum(breaks)[:-1]])
 
 
 def _normalise(table: pa.Table) -> pa.Table:
@@ -208,6 +232,10 @@ def _read_parquet(root: Path, name: str, path: Path) -> pa.Table:
 def _read_csv(root: Path, name: str, path: Path) -> pa.Table:
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
+    if head.startswith(b"PK\x03\x04"):
+        raise _refuse(root, name, f"{path.name} is a zip archive (an Excel workbook?), not a CSV file")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise _refuse(root, name, f"{path.name} is UTF-16 (Excel's 'Unicode text'), not UTF-8; save it as CSV UTF-8")
     if b"\x00" in head:
         raise _refuse(root, name, f"{path.name} is binary (NUL bytes in its first MiB), not a UTF-8 CSV file")
     if not head.strip():
@@ -223,6 +251,10 @@ def _read_csv(root: Path, name: str, path: Path) -> pa.Table:
         raise _refuse(root, name, f"{path.name} has an unreadable header row ({_short(exc)})") from None
     if not any(h.strip() for h in header):
         raise _refuse(root, name, f"{path.name} has an empty header row (line 1)")
+    if len(header) == 1:
+        for sep, label in (("\t", "tabs"), (";", "semicolons"), ("|", "bars")):
+            if sep in header[0]:
+                raise _refuse(root, name, f"{path.name} is separated by {label}, not commas (line 1)")
     duplicated = sorted({h for h in header if header.count(h) > 1})
     if duplicated:
         raise _refuse(root, name, f"{path.name} has the column {duplicated[0]!r} more than once (line 1)")
@@ -247,7 +279,7 @@ _ENCODING_HINT = "; save it as UTF-8 (a GBK/GB18030 export from Excel is the usu
 def _csv_options(header: list[str], invalid_row_handler=None) -> dict:
     return dict(
         read_options=pacsv.ReadOptions(encoding="utf8", block_size=16 << 20, use_threads=invalid_row_handler is None),
-        parse_options=pacsv.ParseOptions(newlines_in_values=False, invalid_row_handler=invalid_row_handler),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=invalid_row_handler),
         convert_options=pacsv.ConvertOptions(
             column_types={h: pa.string() for h in header},
             strings_can_be_null=True,

@@ -109,8 +109,8 @@ def _parse(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series, str]:
             numbers = _to_float(_as_str(raw).str.strip())
         with np.errstate(invalid="ignore"):
             bad = present & ~np.isfinite(numbers.fillna(np.inf))
-            if kind == "int":
-                bad |= present & ~bad & (numbers != np.floor(numbers))
+            if kind == "int":  # whole, and small enough to be held exactly as int64 and float64
+                bad |= present & ~bad & ((numbers != np.floor(numbers)) | (numbers.abs() >= 2.0**53))
         rule = "must be a whole number" if kind == "int" else "must be a number"
         return numbers.mask(bad), bad, rule
     if kind == "date":

@@ -243,6 +243,45 @@ def _(root):
         f.truncate(2 << 30)
 
 
+@case("utf16_csv", "patients", "patients.csv", "UTF-16")
+def _(root):
+    write_valid(root)
+    (root / "patients.csv").write_bytes(VALID["patients"].encode("utf-16"))
+
+
+@case("excel_workbook_named_csv", "claims", "claims.csv", "zip archive")
+def _(root):
+    write_valid(root)
+    (root / "claims.csv").write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + b"[Content_Types].xml" * 20)
+
+
+@case("tab_separated", "providers", "providers.csv", "tabs")
+def _(root):
+    write_valid(root)
+    (root / "providers.csv").write_text(VALID["providers"].replace(",", "\t"), encoding="utf-8")
+
+
+@case("semicolon_separated_decimal_comma", "items", "items.csv", "semicolons")
+def _(root):
+    write_valid(root)
+    text = VALID["items"].replace(".", ",").replace(",", ";")  # 650.00 -> 650,00 -> fields split by ';'
+    (root / "items.csv").write_text(text, encoding="utf-8")
+
+
+@case("table_file_in_capitals", "claims", "required table is missing", "Claims.CSV")
+def _(root):
+    write_valid(root)
+    (root / "claims.csv").rename(root / "Claims.CSV")
+
+
+@edit("line_break_inside_a_cell", "claims.care_type", "claim_id K4", "claims.csv line 6",
+      rejected={"claims": {"K4"}, "items": {"K4"}})
+def _(t):
+    # A quoted line break is valid CSV and is read; line numbers after it still point at the right line.
+    t.set("claims", 2, "diagnosis", "J06.9\nacute")
+    t.set("claims", 4, "care_type", "daycare")
+
+
 @case("ragged_csv_row", "items", "items.csv", "line 4")
 def _(root):
     t = Tables()
@@ -335,6 +374,12 @@ def _(t):
       rejected={"patients": {"P1"}, "claims": {"K1", "K4"}, "items": {"K1", "K4"}})
 def _(t):
     t.set("patients", 1, "retired", "yes")
+
+
+@edit("huge_whole_number", "providers.beds", "whole number", "provider_id H1",
+      rejected={"providers": {"H1"}, "claims": {"K1", "K4"}, "items": {"K1", "K4"}})
+def _(t):
+    t.set("providers", 1, "beds", "1e30")
 
 
 @edit("empty_required_id", "claims.patient_id", "must not be empty", "claim_id K3",
