@@ -264,3 +264,22 @@ def test_validate_batch_accepts_frames_built_in_memory(reference):
     frames["claims"].loc[1, "fund_paid"] = np.nan
     with pytest.raises(BatchError, match=r"claims\.fund_paid breaks the rule 'must not be empty' in 1 row: claim_id 330102199001011235 \(claims row 2\)"):
         validate_batch(type(reference)(**frames, source="memory"))
+
+
+def test_spark_style_part_folder(reference, tmp_path):
+    """part-*.snappy.parquet with _SUCCESS, .crc and macOS ._ files beside them."""
+    tables = _arrow(reference)
+    root = _write_parquet(tmp_path, {n: t for n, t in tables.items() if n != "items"})
+    folder = root / "items"
+    folder.mkdir()
+    pq.write_table(tables["items"].slice(0, 4), folder / "part-00000-abc.snappy.parquet", compression="snappy")
+    pq.write_table(tables["items"].slice(4), folder / "part-00001-abc.snappy.parquet", compression="snappy")
+    (folder / "_SUCCESS").write_bytes(b"")
+    (folder / ".part-00000-abc.snappy.parquet.crc").write_bytes(b"crc")
+    (folder / "._part-00000-abc.snappy.parquet").write_bytes(b"\x00\x05\x16\x07")
+    _assert_same(load_batch(root), reference)
+    for part in folder.glob("part-*"):
+        part.unlink()
+    (folder / "region=3301").mkdir()
+    with pytest.raises(BatchError, match=r"items: folder items/ holds no .parquet or .csv parts \(subfolders"):
+        load_batch(root)

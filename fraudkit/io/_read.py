@@ -96,13 +96,16 @@ def find_table(root: Path, name: str) -> list[Path] | None:
         return None
     path = found[0]
     if path.is_dir():
-        parts = sorted(p for p in path.glob("*.parquet") if p.is_file())
-        csv_parts = sorted(p for p in path.glob("*.csv") if p.is_file())
+        # Names starting with "." or "_" are bookkeeping of other tools (Spark's _SUCCESS, macOS ._ files).
+        visible = [p for p in path.iterdir() if not p.name.startswith((".", "_"))]
+        parts = sorted(p for p in visible if p.suffix == ".parquet" and p.is_file())
+        csv_parts = sorted(p for p in visible if p.suffix == ".csv" and p.is_file())
         if parts and csv_parts:
             raise BatchError(str(root), [Violation(name, None, f"folder {path.name}/ mixes .parquet and .csv parts; keep one format")])
         parts = parts or csv_parts
         if not parts:
-            raise BatchError(str(root), [Violation(name, None, f"folder {path.name}/ holds no .parquet or .csv parts")])
+            nested = " (subfolders such as Hive partitions are not read)" if any(p.is_dir() for p in visible) else ""
+            raise BatchError(str(root), [Violation(name, None, f"folder {path.name}/ holds no .parquet or .csv parts{nested}")])
         return parts
     if not path.is_file():
         raise BatchError(str(root), [Violation(name, None, f"{path.name} is not a regular file")])
