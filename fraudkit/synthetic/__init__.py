@@ -7,8 +7,8 @@ with the fraud schemes of :mod:`fraudkit.schemes` planted in it.
 ['chronic', 'inpatient', 'outpatient', 'pharmacy']
 """
 
-from ._generate import BLOCK, Summary, generate, generate_to
+from ._generate import BLOCK, Summary, catalogue, generate, generate_to
 from ._scenario import DEFAULTS, Scenario, ScenarioError, SchemeConfig, builtin_scenario
 
 __all__ = ["BLOCK", "DEFAULTS", "Scenario", "ScenarioError", "SchemeConfig", "Summary", "builtin_scenario",
-           "generate", "generate_to"]
+           "catalogue", "generate", "generate_to"]

@@ -74,6 +74,8 @@ class _Planter:
     # ------------------------------------------------------------------ helpers
     def choose_providers(self, pool: np.ndarray, k: int, volume: np.ndarray) -> np.ndarray:
         cand = np.flatnonzero(pool & self.home & (volume > 0))
+        if len(cand) >= 4:  # actors need enough business to leave a trace (and to hide in)
+            cand = cand[volume[cand] >= np.quantile(volume[cand], 0.25)]
         if k <= 0 or len(cand) == 0:
             return np.empty(0, np.int64)
         k = min(k, max(1, len(cand) // 2))
@@ -100,12 +102,20 @@ class _Planter:
         out[actors] = _u(self.rng, lohi, len(actors))
         return out
 
-    def select(self, mask: np.ndarray, share_of_provider: np.ndarray) -> np.ndarray:
+    def select(self, mask: np.ndarray, share_of_provider: np.ndarray, at_least: int = 3) -> np.ndarray:
+        """Claims in ``mask`` chosen with their provider's share; every actor gets ``at_least`` of them."""
         cf = self.cf
         p = share_of_provider[cf.provider]
         if self.dd is not None and self.fshare:
             p = p * np.where(cf.admit >= self.dd, 1 + self.fshare, 1.0)
-        return mask & (self.rng.random(cf.n) < np.minimum(p, 1.0))
+        sel = mask & (self.rng.random(cf.n) < np.minimum(p, 1.0))
+        for a in np.flatnonzero(share_of_provider > 0):
+            mine = np.flatnonzero(mask & (cf.provider == a))
+            short = at_least - int(sel[mine].sum())
+            if short > 0 and len(mine):
+                free = mine[~sel[mine]]
+                sel[self.rng.choice(free, size=min(short, len(free)), replace=False)] = True
+        return sel
 
     def doctors_in(self, region: np.ndarray) -> np.ndarray:
         """A doctor of a random hospital or clinic in each region."""

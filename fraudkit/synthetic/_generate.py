@@ -113,8 +113,9 @@ def _items_table(plan: _Plan, lo: int, chunk) -> pa.Table:
     cf = plan.claims
     claim = chunk.claim + lo
     day = cf.admit[claim].astype(np.int64) + chunk.day
+    ids = A.fixed_ids("C", np.arange(lo, lo + len(chunk.total)) + 1, _id_width(plan.n))
     cols = [
-        A.fixed_ids("C", claim + 1, _id_width(plan.n)),
+        ids.take(pa.array(chunk.claim)),
         A.ints(chunk.line_no),
         pa.array(plan.cat.codes, type=pa.string()).take(pa.array(chunk.item)),
         pa.array(list(KIND_NAMES), type=pa.string()).take(pa.array(plan.cat.kind[chunk.item].astype(np.int64))),
@@ -402,3 +403,17 @@ def _write_whole(table: pa.Table, path: Path, fmt: Format) -> None:
         pq.write_table(table, path.with_suffix(".parquet"), compression="zstd")
     else:
         pacsv.write_csv(table, path.with_suffix(".csv"), write_options=pacsv.WriteOptions(quoting_style="needed"))
+
+
+def catalogue(seed: int = 0) -> pd.DataFrame:
+    """The item catalogue a run with ``seed`` uses: code, kind, catalogue (tertiary) price,
+    share inside the insurance catalogue, and for drugs the days of treatment one unit lasts.
+
+    Only for tests and analysis of synthetic batches: batches from elsewhere have their own catalogue.
+    """
+    cat = build_catalogue(_rng(seed, 0))
+    return pd.DataFrame({
+        "item_code": cat.codes, "item_kind": np.array(KIND_NAMES)[cat.kind], "price": cat.price / 100.0,
+        "eligible_share": cat.eligible_share, "days_per_pack": cat.days_per_pack.astype(int),
+        "drug_class": np.where(cat.drug_class >= 0, np.array(cat.class_names + ("",))[cat.drug_class], ""),
+    })

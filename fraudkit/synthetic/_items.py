@@ -45,6 +45,16 @@ def price_table(cat: Catalogue, drug_change: float, service_change: float) -> np
     return np.stack([base, np.maximum(drifted, 1)])
 
 
+def _stride(length: np.ndarray) -> np.ndarray:
+    """A step coprime with each list length, so that positions off, off+s, off+2s, ... are distinct."""
+    length = np.asarray(length, dtype=np.int64)
+    out = np.ones_like(length)
+    for p in (23, 19, 17, 13, 11, 7, 5):
+        ok = (length > p) & (length % p != 0)
+        out = np.where(ok, p, out)
+    return out
+
+
 def _expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row index repeated ``counts`` times and the position 0..count-1 within the row."""
     counts = np.asarray(counts, dtype=np.int64)
@@ -115,7 +125,10 @@ def generate_items(cf: ClaimFrame, ctx: ItemContext, rng: np.random.Generator) -
     off = rng.integers(0, 1 << 30, n)
     L.add(rows, cat.exams[idg[rows], (off[rows] + j) % np.maximum(m[rows], 1)], 1, 0, 2)
     # repeat tests during a stay, on distinct days
-    n_rep = np.where(stay & (los > 1), np.minimum(rng.poisson(los * sev / 4.0), np.minimum(los - 1, m)), 0)
+    # higher tiers test more and treat more intensively (tertiary stays cost several times primary ones)
+    tier = world.prov_tier[cf.provider].astype(np.int64)
+    intensity = np.array([1.0, 1.0, 1.6, 2.6])[tier] * sev
+    n_rep = np.where(stay & (los > 1), np.minimum(rng.poisson(los * intensity / 3.0), np.minimum(los - 1, m)), 0)
     rows, j = _expand(n_rep)
     off2 = rng.integers(0, 1 << 30, n)
     L.add(rows, cat.exams[idg[rows], (off2[rows] + j) % np.maximum(m[rows], 1)], 1,
@@ -130,11 +143,13 @@ def generate_items(cf: ClaimFrame, ctx: ItemContext, rng: np.random.Generator) -
     nd = np.minimum(nd, md)
     nd[(cf.drug >= 0) | phantom_only] = 0
     rows, j = _expand(nd)
-    drug = ctx.drug_rows[drug_row[rows], (off[rows] + 7 * j) % md[rows]]
+    drug = ctx.drug_rows[drug_row[rows], (off[rows] + _stride(md[rows]) * j) % md[rows]]
     dpp = cat.days_per_pack[drug].astype(np.int64)
     long_supply = (dpp >= 14) & (care[rows] != OUTPATIENT)
-    months = 1 + (rng.random(len(rows)) < 0.2)
-    q = np.where(long_supply, np.ceil(30 * months / np.maximum(dpp, 1)), np.ceil(sev[rows] * (1 + (rng.random(len(rows)) < 0.4))))
+    # chronic medication for two or four weeks (rarely eight), acute medication by severity
+    weeks = np.array([2, 4, 4, 8])[rng.integers(0, 4, len(rows))]
+    weeks = np.where(weeks == 8, np.where(rng.random(len(rows)) < 0.3, 8, 4), weeks)
+    q = np.where(long_supply, np.ceil(7 * weeks / np.maximum(dpp, 1)), np.ceil(sev[rows] * (1 + (rng.random(len(rows)) < 0.4))))
     q = np.where((flags[rows] & F_INFLATE) > 0, np.ceil(q * 2.5), q)
     L.add(rows, drug, np.maximum(q, 1).astype(np.int64), 0, 3)
     ov = np.flatnonzero(cf.drug >= 0)
@@ -152,11 +167,13 @@ def generate_items(cf: ClaimFrame, ctx: ItemContext, rng: np.random.Generator) -
     keep = dt_ >= 0
     L.add(rows_d[keep], dt_[keep], 1, day[keep], 6)
     mi = cat.n_inp_drugs[idg]
-    k = np.minimum(1 + rng.binomial(2, 0.5, n), mi)
+    k = np.minimum(1 + rng.binomial(3, np.array([0.3, 0.3, 0.5, 0.7])[tier]), mi)
     rr, jj = _expand(k[rows_d])
     cl = rows_d[rr]
-    L.add(cl, cat.inp_drugs[idg[cl], (off[cl] + 5 * jj) % np.maximum(mi[cl], 1)],
-          1 + (rng.random(len(cl)) < 0.3), day[rr], 7)
+    daily_drug = cat.inp_drugs[idg[cl], (off[cl] + _stride(mi[cl]) * jj) % np.maximum(mi[cl], 1)]
+    # infusions are billed per dose (more in higher tiers); tablets one unit a day
+    doses = np.maximum(1, np.round(intensity[cl] * rng.uniform(0.5, 1.5, len(cl)))).astype(np.int64)
+    L.add(cl, daily_drug, np.where(cat.days_per_pack[daily_drug] <= 1, doses, 1), day[rr], 7)
     # admission consumables, the procedure, and drugs taken home on discharge
     L.add(s_idx, c["CSM0002"], np.maximum(los[s_idx], 1), 0, 8)
     proc_day = np.minimum(1, los)

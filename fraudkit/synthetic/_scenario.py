@@ -85,7 +85,7 @@ DEFAULTS: dict[str, Any] = {
     "benefits": {
         "inpatient": {
             "fund_ratio": {"EBMI": {"3": 0.835, "2": 0.874, "1": 0.894}, "RBMI": {"3": 0.632, "2": 0.724, "1": 0.808}},
-            "deductible": {"EBMI": {"3": 800, "2": 500, "1": 200}, "RBMI": {"3": 1000, "2": 600, "1": 300}},
+            "deductible": {"EBMI": {"3": 500, "2": 300, "1": 100}, "RBMI": {"3": 800, "2": 500, "1": 200}},
         },
         "outpatient": {
             "deductible": {"EBMI": 200, "RBMI": 50},
