@@ -14,6 +14,7 @@ from ._app import EXIT_BAD_INPUT, UserError, app, console, err_console, fail  # 
 from . import _validate  # noqa: F401,E402
 from . import _evaluate  # noqa: F401,E402
 from . import _generate  # noqa: F401,E402
+from . import _train  # noqa: F401,E402
 
 
 def main() -> None:
