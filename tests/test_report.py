@@ -114,7 +114,15 @@ def make_batch_and_result(seed: int = 7, peer_medians: bool = True):
     return batch, ScoreResult(ranked, scored, patients_scored, reasons, blocks, summary)
 
 
-def test_report_lists_the_top_k_with_cards_and_escapes_text(tmp_path):
+@pytest.fixture
+def validated(monkeypatch):
+    """Check every figure against plotly's schema (the report skips this for speed)."""
+    import fraudkit.report._figures as figures
+
+    monkeypatch.setattr(figures, "VALIDATE_FIGURES", True)
+
+
+def test_report_lists_the_top_k_with_cards_and_escapes_text(tmp_path, validated):
     batch, result = make_batch_and_result()
     out = write_report(result, batch, tmp_path / "report.html", salt="s")
     text = out.read_text(encoding="utf-8")
@@ -157,7 +165,7 @@ def test_pseudonyms_are_salted_and_the_report_is_reproducible_with_a_salt(tmp_pa
     assert ring_patient in a and ring_patient not in c
 
 
-def test_without_peer_medians_costs_are_drawn_as_boxes_and_max_cards_limits_cards(tmp_path):
+def test_without_peer_medians_costs_are_drawn_as_boxes_and_max_cards_limits_cards(tmp_path, validated):
     batch, result = make_batch_and_result(peer_medians=False)
     text = write_report(result, batch, tmp_path / "r.html", max_cards=2, salt="s").read_text(encoding="utf-8")
     assert '"type":"box"' in text and "No peer medians" in text

@@ -39,6 +39,19 @@ _FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, 'Noto Sans', 
              size=12, color="#1c2833")
 
 
+#: Check every figure against plotly's schema (slow: most of the report's time). The tests
+#: switch it on; a report built without it is the same figure, only not re-checked.
+VALIDATE_FIGURES = False
+
+
+def _trace(kind: str, **properties) -> dict:
+    return {"type": kind, **properties}
+
+
+def _figure(traces: list[dict], layout: dict) -> go.Figure:
+    return go.Figure(data=traces, layout=layout, _validate=VALIDATE_FIGURES)
+
+
 def escape(text: str) -> str:
     """Escape text for a plotly label: plotly decodes &lt; &gt; &amp; but not &quot;."""
     return _html_escape(str(text), quote=False)
@@ -94,18 +107,20 @@ def sample_claims(claims: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, in
     return drawn, len(claims) - len(drawn)
 
 
-def _hover(rows: pd.DataFrame, pseudonym) -> list[str]:
+#: Hover of a claim point; the per-point parts travel as customdata (smaller than one HTML string per point).
+CLAIM_HOVER = ("<b>%{customdata[0]}</b> · %{customdata[1]}<br>%{customdata[2]}<br>total ¥%{y:,.0f}%{customdata[3]}"
+               "<br>suspicion %{customdata[4]}<extra></extra>")
+
+
+def _claim_customdata(rows: pd.DataFrame, pseudonym) -> list[list[str]]:
+    """Per claim: id, patient pseudonym, care type and diagnosis, ratio to peers, suspicion (escaped)."""
     peer = rows["peer_median_total"] if "peer_median_total" in rows else pd.Series(np.nan, index=rows.index)
     out = []
     for cid, pid, care, diag, total, med, susp in zip(rows["claim_id"], rows["patient_id"], rows["care_type"],
                                                       rows["diagnosis"], rows["total_amount"], peer, rows["suspicion"]):
-        diag = "" if pd.isna(diag) else str(diag)
-        line = (f"<b>{escape(str(cid))}</b> · {escape(pseudonym(pid))}<br>{escape(str(care))} {escape(diag)}"
-                f"<br>total {_money(float(total))}")
-        if pd.notna(med):
-            line += f" · peer median {_money(float(med))} (×{float(total) / max(float(med), 1e-9):.1f})"
-        line += f"<br>suspicion {float(susp):.3f}"
-        out.append(line)
+        diag = "" if pd.isna(diag) else f" {diag}"
+        ratio = f" = {float(total) / float(med):.1f} × peer median {_money(float(med))}" if pd.notna(med) and med > 0 else ""
+        out.append([escape(cid), escape(pseudonym(pid)), escape(f"{care}{diag}"), ratio, f"{float(susp):.3f}"])
     return out
 
 
@@ -140,13 +155,13 @@ def cost_figure(claims: pd.DataFrame, pseudonym, evidence: set[str] | None = Non
     caption = f"{len(claims):,} claims, {n_flag:,} flagged (red)"
     if left_out:
         caption += f"; {len(drawn):,} drawn (all the most suspicious flagged claims, a sample of the rest)"
-    fig = go.Figure()
+    traces: list[dict] = []
     if has_peer:
         drawn = drawn[drawn["peer_median_total"].notna() & (drawn["peer_median_total"] > 0) & (drawn["total_amount"] > 0)]
         lo = float(min(drawn["peer_median_total"].min(), drawn["total_amount"].min())) * 0.8 if len(drawn) else 1.0
         hi = float(max(drawn["peer_median_total"].max(), drawn["total_amount"].max())) * 1.25 if len(drawn) else 10.0
         for factor, name, dash in ((1, "= peer median", "solid"), (2, "2 × peer median", "dash")):
-            fig.add_trace(go.Scatter(x=[lo, hi / factor], y=[lo * factor, hi], mode="lines", name=name,
+            traces.append(_trace("scatter", x=[lo, hi / factor], y=[lo * factor, hi], mode="lines", name=name,
                                      line=dict(color="#5d6d7e", width=1, dash=dash), hoverinfo="skip"))
         groups = (("unflagged claims", ~drawn["flagged"], NEUTRAL, 6, 0.55),
                   ("flagged claims", drawn["flagged"], FLAGGED, 9, 0.9))
@@ -155,14 +170,14 @@ def cost_figure(claims: pd.DataFrame, pseudonym, evidence: set[str] | None = Non
             if not len(rows):
                 continue
             is_evidence = rows["claim_id"].astype(str).isin(evidence).to_numpy()
-            fig.add_trace(go.Scatter(
+            traces.append(_trace("scatter", 
                 x=rows["peer_median_total"].to_numpy(float), y=rows["total_amount"].to_numpy(float),
-                mode="markers", name=name, text=_hover(rows, pseudonym), hovertemplate="%{text}<extra></extra>",
+                mode="markers", name=name, customdata=_claim_customdata(rows, pseudonym), hovertemplate=CLAIM_HOVER,
                 marker=dict(color=colour, size=size, opacity=opacity,
                             line=dict(color=np.where(is_evidence, EVIDENCE, "white").tolist(),
                                       width=np.where(is_evidence, 2, 0.5).tolist()))))
         ticks = money_ticks(lo, hi)
-        fig.update_layout(**_layout(
+        fig = _figure(traces, _layout(
             xaxis=dict(type="log", title="peer median cost of the claim's group", gridcolor="#eaecee", range=np.log10([lo, hi]).tolist(), **ticks),
             yaxis=dict(type="log", title="claim total", gridcolor="#eaecee", range=np.log10([lo, hi]).tolist(), **ticks)))
         caption += ". Above the solid line a claim cost more than the median of its peers (same DRG/DIP group and tier)."
@@ -173,21 +188,21 @@ def cost_figure(claims: pd.DataFrame, pseudonym, evidence: set[str] | None = Non
     if peer_boxes is not None and len(peer_boxes):
         peers = peer_boxes.reindex(order).dropna(how="all")
         if len(peers):
-            fig.add_trace(go.Box(x=list(peers.index), q1=peers["q1"].tolist(), median=peers["median"].tolist(),
+            traces.append(_trace("box", x=list(peers.index), q1=peers["q1"].tolist(), median=peers["median"].tolist(),
                                  q3=peers["q3"].tolist(), lowerfence=peers["low"].tolist(),
                                  upperfence=peers["high"].tolist(), name="peers (same provider type)",
-                                 marker_color=NEUTRAL, fillcolor="rgba(154,165,177,0.25)", hoverinfo="y"))
+                                 marker=dict(color=NEUTRAL), fillcolor="rgba(154,165,177,0.25)", hoverinfo="y"))
     for name, mask, colour in (("this provider", np.ones(len(drawn), bool), ACCENT),
                                ("flagged claims", drawn["flagged"].to_numpy(), FLAGGED)):
         rows = drawn[mask]
         if not len(rows):
             continue
-        fig.add_trace(go.Box(x=rows["care_type"].astype(str).tolist(), y=rows["total_amount"].to_numpy(float),
+        traces.append(_trace("box", x=rows["care_type"].astype(str).tolist(), y=rows["total_amount"].to_numpy(float),
                              name=name, boxpoints="all", jitter=0.5, pointpos=0, marker=dict(color=colour, size=6, opacity=0.7),
-                             line=dict(color=colour, width=1 if name == "this provider" else 0),
-                             fillcolor="rgba(31,78,121,0.12)" if name == "this provider" else "rgba(0,0,0,0)",
-                             text=_hover(rows, pseudonym), hovertemplate="%{text}<extra></extra>"))
-    fig.update_layout(**_layout(boxmode="group", xaxis=dict(title="care type", categoryorder="array", categoryarray=order),
+                             line=dict(color=colour, width=1),
+                             fillcolor="rgba(31,78,121,0.12)" if name == "this provider" else "rgba(192,57,43,0.10)",
+                             customdata=_claim_customdata(rows, pseudonym), hovertemplate=CLAIM_HOVER))
+    fig = _figure(traces, _layout(boxmode="group", xaxis=dict(title="care type", categoryorder="array", categoryarray=order),
                                 yaxis=dict(type="log", title="claim total", gridcolor="#eaecee",
                                            **money_ticks(float(claims["total_amount"].clip(lower=1).min()) * 0.8,
                                                          float(claims["total_amount"].max()) * 1.25))))
@@ -249,6 +264,11 @@ def blocks_of(blocks: list, provider_id: str) -> list[tuple[int, dict, set[str]]
     return found
 
 
+#: Providers named on the network plot (besides the centre).
+MAX_NAMED_PROVIDERS = 8
+NODE_HOVER = "<b>%{customdata[0]}</b> (%{customdata[1]})<br>fund paid %{customdata[2]} · %{customdata[3]} claims%{customdata[4]}<extra></extra>"
+
+
 def network_figure(graph: nx.Graph, center: str, pseudonym, highlight: set[str] | None = None,
                    seed: int = 0) -> tuple[go.Figure, str]:
     """A provider's ego network, drawn with a seeded spring layout (the same picture every run).
@@ -272,16 +292,17 @@ def network_figure(graph: nx.Graph, center: str, pseudonym, highlight: set[str] 
     """
     highlight = highlight or set()
     if graph.number_of_nodes() == 0:
-        return go.Figure(layout=_layout()), "No network: the provider has no claims."
+        return _figure([], _layout()), "No network: the provider has no claims."
     labels = {n: str(d.get("label", n)) for n, d in graph.nodes(data=True)}
     centre_node = next((n for n in graph if labels[n] == str(center) and graph.nodes[n].get("kind") != "patient"), None)
-    k = 1.6 / np.sqrt(max(graph.number_of_nodes(), 1))
+    k = 2.2 / np.sqrt(max(graph.number_of_nodes(), 1))
     pos = nx.spring_layout(graph, seed=seed, k=k, iterations=60, weight=None)
     origin = np.asarray(pos[centre_node]) if centre_node is not None else np.zeros(2)
-    pos = {n: np.asarray(xy) - origin for n, xy in pos.items()}  # the provider in the middle
+    # the provider in the middle; 3 decimals are plenty on screen and keep the file small
+    pos = {n: np.round(np.asarray(xy) - origin, 3).tolist() for n, xy in pos.items()}
     in_block = {n for n in graph if labels[n] in highlight}
 
-    fig = go.Figure()
+    traces: list[dict] = []
     for name, inside, colour, width in (("edges", False, "#bfc9ca", 0.6), ("dense-block edges", True, BLOCK, 1.8)):
         xs: list = []
         ys: list = []
@@ -290,39 +311,47 @@ def network_figure(graph: nx.Graph, center: str, pseudonym, highlight: set[str] 
                 xs += [pos[u][0], pos[v][0], None]
                 ys += [pos[u][1], pos[v][1], None]
         if xs:
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=colour, width=width),
+            traces.append(_trace("scatter", x=xs, y=ys, mode="lines", line=dict(color=colour, width=width),
                                      hoverinfo="skip", name=name, showlegend=inside))
 
+    # Name only the providers with the most money on the plot (the others on hover), so labels stay legible.
+    providers = [n for n, d in graph.nodes(data=True) if d.get("kind") not in ("patient", "doctor") and n != centre_node]
+    named = set(sorted(providers, key=lambda n: (-float(graph.nodes[n].get("money", 0) or 0), labels[n]))[:MAX_NAMED_PROVIDERS])
     money = np.array([float(d.get("money", 0.0) or 0.0) for _, d in graph.nodes(data=True)])
     top_money = max(float(money.max()), 1.0) if len(money) else 1.0
     for kind, (colour, symbol, legend) in NODE_STYLE.items():
         nodes = [n for n, d in graph.nodes(data=True) if d.get("kind") == kind and n != centre_node]
+        nodes.sort(key=lambda n: n in in_block)  # the legend draws a trace like its first point: a plain one
         if not nodes:
             continue
-        shown, hover = [], []
+        shown, data = [], []
         for n in nodes:
             d = graph.nodes[n]
             name = pseudonym(labels[n]) if kind == "patient" else labels[n]
-            shown.append("" if kind in ("patient", "doctor") else escape(name))  # hover shows the rest
-            hover.append(f"<b>{escape(name)}</b> ({kind})<br>fund paid {_money(float(d.get('money', 0) or 0))}"
-                         f" · {int(d.get('claims', 0) or 0):,} claims" + ("<br><b>dense-block member</b>" if n in in_block else ""))
+            shown.append(escape(name) if n in named else "")
+            data.append([escape(name), kind, _money(float(d.get("money", 0) or 0)), f"{int(d.get('claims', 0) or 0):,}",
+                         "<br><b>dense-block member</b>" if n in in_block else ""])
         sizes = [7 + 16 * np.sqrt(float(graph.nodes[n].get("money", 0) or 0) / top_money) for n in nodes]
-        fig.add_trace(go.Scatter(
+        traces.append(_trace("scatter", 
             x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers" if kind in ("patient", "doctor") else "markers+text",
             name=legend, text=shown, textposition="top center", textfont=dict(size=10, color="#34495e"),
-            hovertext=hover, hovertemplate="%{hovertext}<extra></extra>",
+            customdata=data, hovertemplate=NODE_HOVER,
             marker=dict(color=colour, symbol=symbol, size=sizes, opacity=0.9,
                         line=dict(color=[BLOCK if n in in_block else "white" for n in nodes],
                                   width=[3 if n in in_block else 0.8 for n in nodes]))))
+    if in_block:
+        traces.append(_trace("scatter", x=[None], y=[None], mode="markers", name="dense-block member", hoverinfo="skip",
+                             marker=dict(color="white", size=11, line=dict(color=BLOCK, width=3))))
     if centre_node is not None:
         d = graph.nodes[centre_node]
-        fig.add_trace(go.Scatter(
+        traces.append(_trace("scatter", 
             x=[pos[centre_node][0]], y=[pos[centre_node][1]], mode="markers+text", name="this provider", text=[f"<b>{escape(str(center))}</b>"],
-            textposition="bottom center", hovertemplate="%{hovertext}<extra></extra>",
-            hovertext=[f"<b>{escape(str(center))}</b> ({escape(str(d.get('kind', '')))})<br>fund paid {_money(float(d.get('money', 0) or 0))}"],
+            textposition="bottom center", hovertemplate=NODE_HOVER,
+            customdata=[[escape(str(center)), escape(str(d.get("kind", ""))), _money(float(d.get("money", 0) or 0)),
+                         f"{int(d.get('claims', 0) or 0):,}", "<br><b>dense-block member</b>" if centre_node in in_block else ""]],
             marker=dict(color="#17202a", symbol="star", size=22, line=dict(color=BLOCK if centre_node in in_block else "white", width=3))))
     hidden = dict(visible=False, showgrid=False, zeroline=False)
-    fig.update_layout(**_layout(height=420, xaxis=hidden, yaxis=hidden, margin=dict(l=10, r=10, t=36, b=10)))
+    fig = _figure(traces, _layout(height=420, xaxis=hidden, yaxis=hidden, margin=dict(l=10, r=10, t=36, b=10)))
     kinds = pd.Series([d.get("kind") for _, d in graph.nodes(data=True)]).value_counts()
     parts = [f"{int(kinds[k]):,} {NODE_STYLE[k][2] if kinds[k] != 1 else k}" for k in NODE_STYLE if k in kinds]
     caption = "Neighbourhood within two hops: " + ", ".join(parts) + ". Marker size = fund paid."

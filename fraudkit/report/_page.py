@@ -91,7 +91,8 @@ def _scheme_chips(schemes) -> str:
 def _figure_json(fig) -> str:
     text = pio.to_json(fig, validate=False, pretty=False)
     # Inside <script>: no "</script>", no HTML comment openers (plotly already escapes most).
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return text.replace("\\u002f", "/")  # safe once "<" is escaped, and shorter
 
 
 class _Report:
@@ -167,7 +168,7 @@ class _Report:
                     f'<tr{cls}><td class="num rank">{int(row.rank)}</td><td>{name}<div class="small muted">'
                     f'{_e(row.provider_type)}{tier} · {_e(row.region)}</div></td>'
                     f'<td class="num">{_suspicion(row.suspicion)}</td>'
-                    f'<td class="num bar"><span class="fill" style="width:{share:.0f}%"></span><span class="val">{_money(row.money_at_stake)}</span></td>'
+                    f'<td class="num bar">{_money(row.money_at_stake)}<span class="fill" style="width:{share:.0f}%"></span></td>'
                     f'<td class="num">{int(row.flagged_claims):,} / {int(row.claims):,}</td>'
                     f'<td>{_scheme_chips(row.schemes)}</td><td class="reason-cell">{self.text(first_reason)}</td></tr>')
         note = ""
@@ -209,8 +210,11 @@ class _Report:
                  ("fund paid", _money(row.fund_paid)), ("claims", f"{int(row.claims):,}"),
                  ("flagged claims", f"{int(row.flagged_claims):,}")]
         facts_html = "".join(f"<div><b>{v}</b><span>{_e(k)}</span></div>" for k, v in facts)
-        blocks = blocks_of(self.result.blocks, pid)
-        block_chips = "".join(f'<span class="chip block">{_e(_block_summary(n, b, m))}</span>' for n, b, m in blocks)
+        # Only the densest block the provider is in is drawn: looser ones would colour half the network.
+        blocks = sorted(blocks_of(self.result.blocks, pid), key=_block_density, reverse=True)
+        block_chips = "".join(f'<span class="chip block">{_e(_block_summary(n, b, m))}</span>' for n, b, m in blocks[:1])
+        if len(blocks) > 1:
+            block_chips += f'<span class="chip block">and {len(blocks) - 1} looser dense block{"s" if len(blocks) > 2 else ""}</span>'
         reasons = "".join(
             f'<li>{self.text(r)}{f"<span class=tag>{_e(DETECTOR_NAMES.get(d, d))}</span>" if d else ""}</li>'
             for r, d in self.reasons_of(row)) or '<li class="muted">No written reasons.</li>'
@@ -218,7 +222,7 @@ class _Report:
         evidence_ids = [c for c in str(row.evidence_claims).split(";") if c] if pd.notna(row.evidence_claims) else []
         cost_fig, cost_caption = cost_figure(claims, self.pseudonym, set(evidence_ids),
                                              peer_boxes.get(str(row.provider_type)), seed=int(row.rank))
-        highlight = set().union(*(m for _, _, m in blocks)) if blocks else set()
+        highlight = blocks[0][2] if blocks else set()
         try:
             graph = self.network(pid)
         except KeyError:
@@ -242,11 +246,11 @@ class _Report:
         if not evidence_ids:
             return '<p class="muted">No flagged claims.</p>'
         table = claims.set_index(claims["claim_id"].astype(str))
-        has_peer = "peer_median_total" in table
+        has_peer = "peer_median_total" in table and table["peer_median_total"].notna().any()
         rows = []
         for cid in evidence_ids:
             if cid not in table.index:
-                rows.append(f'<tr><td>{_e(cid)}</td><td colspan="8" class="muted">not in the scored claims</td></tr>')
+                rows.append(f'<tr><td>{_e(cid)}</td><td colspan="{7 + has_peer}" class="muted">not in the scored claims</td></tr>')
                 continue
             c = table.loc[cid]
             if isinstance(c, pd.DataFrame):
@@ -254,15 +258,17 @@ class _Report:
             peer = ""
             if has_peer and pd.notna(c["peer_median_total"]) and float(c["peer_median_total"]) > 0:
                 peer = f'{_money(c["peer_median_total"])} <span class="muted">(×{float(c["total_amount"]) / float(c["peer_median_total"]):.1f})</span>'
+            peer_cell = f'<td class="num">{peer}</td>' if has_peer else ""
             reasons = [r for r in str(c.get("reasons", "") or "").split(" | ") if r.strip() and r != "nan"]
             reasons_html = "<ul>" + "".join(f"<li>{self.text(r)}</li>" for r in reasons) + "</ul>" if reasons else ""
             rows.append(
-                f'<tr><td>{_e(cid)}</td><td>{_e(self.pseudonym(c["patient_id"]))}</td><td>{_e(c["care_type"])}</td>'
+                f'<tr><td class="id">{_e(cid)}</td><td class="id">{_e(self.pseudonym(c["patient_id"]))}</td><td>{_e(c["care_type"])}</td>'
                 f'<td>{_date(c["admit_date"])}<br>{_date(c["discharge_date"])}</td><td>{self.text(c["diagnosis"])}</td>'
-                f'<td class="num">{_money(c["total_amount"])}</td><td class="num">{peer}</td>'
+                f'<td class="num">{_money(c["total_amount"])}</td>{peer_cell}'
                 f'<td class="num">{_suspicion(c["suspicion"])}</td><td>{reasons_html}</td></tr>')
+        peer_head = '<th class="num">peer median</th>' if has_peer else ""
         return ('<table class="evidence"><thead><tr><th>claim</th><th>patient</th><th>care</th><th>admitted<br>discharged</th>'
-                '<th>diagnosis</th><th class="num">total</th><th class="num">peer median</th><th class="num">suspicion</th>'
+                f'<th>diagnosis</th><th class="num">total</th>{peer_head}<th class="num">suspicion</th>'
                 f'<th>reasons</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
     # ------------------------------------------------------------------ page
@@ -294,6 +300,15 @@ class _Report:
             'Patients are shown as salted pseudonyms (P-…); find a patient through the claim id in the claims system. '
             'A ranking is a reason to look, not proof of fraud.</footer>'
             f'</main>{figures}<script>{_BOOT}</script></body></html>\n')
+
+
+def _block_density(found) -> float:
+    block = found[1]
+    for key in ("density_ratio", "density"):
+        value = block.get(key) if isinstance(block, dict) else None
+        if value is not None and np.isfinite(float(value)):
+            return float(value)
+    return 0.0
 
 
 def _block_summary(number: int, block: dict, members: set[str]) -> str:
