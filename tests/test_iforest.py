@@ -86,3 +86,15 @@ def test_explain_gives_inspector_sentences(toy, fitted):
     fake_text = " ".join(expl[expl.id.isin(fake)].reason)
     assert "stay" in fake_text and "× the group median" in fake_text
     assert first.str.len().gt(10).all()
+
+
+def test_compiled_forest_scores_equal_scikit_learn(toy):
+    from fraudkit.detectors._iforest import HAVE_NUMBA
+
+    if not HAVE_NUMBA:
+        pytest.skip("numba not installed: scikit-learn scores are used directly")
+    _, _, f = toy
+    for max_features in (1.0, 0.6):
+        det = IsolationForestDetector(random_state=1, max_features=max_features, n_estimators=50).fit(f.claims)
+        t = det._scaled(det._matrix(f.claims))
+        np.testing.assert_array_equal(det.flat_forest_.score_samples(t), det.forest_.score_samples(t))

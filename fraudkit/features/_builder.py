@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._columns import CLAIM_COLUMNS, PATIENT_COLUMNS, PROVIDER_COLUMNS
-from ._prep import (codes_in, days, group_max, group_nunique, group_quantiles, group_sum, hash_u26,
-                    robust_location_scale, window_counts)
+from ._prep import (cat_codes, codes_in, count_by, days, distinct_per, group_max, group_nunique, group_quantiles,
+                    group_sum, hash_u26, robust_location_scale, window_counts)
 
 CARE = ("outpatient", "chronic", "inpatient", "pharmacy")
 INPATIENT, PHARMACY = 2, 3
@@ -51,7 +52,7 @@ class _Base:
         self.n_pat, self.n_prov = len(pat), len(prov)
         regions, _ = pd.factorize(pd.concat([pat["region"].astype("str"), prov["region"].astype("str")], ignore_index=True))
         self.pat_region, self.prov_region_all = regions[: len(pat)], regions[len(pat):]
-        self.prov_type_all = np.asarray(pd.Categorical(prov["provider_type"].astype("str"), categories=PTYPES).codes, dtype=np.int64)
+        self.prov_type_all = cat_codes(prov["provider_type"], PTYPES)
         self.prov_tier_all = prov["tier"].to_numpy(dtype=np.int64)
         self.prov_beds_all = prov["beds"].to_numpy(dtype=float)
         self.tier = self.prov_tier_all[self.vcode]
@@ -60,34 +61,32 @@ class _Base:
         self.region_v = self.prov_region_all[self.vcode]
         female = (pat["sex"].astype("str") == "F").to_numpy()
         self.female = female[self.pcode]
-        self.care = np.asarray(pd.Categorical(c["care_type"].astype("str"), categories=CARE).codes, dtype=np.int64)
+        self.care = cat_codes(c["care_type"], CARE)
         self.admit, self.discharge = days(c["admit_date"]), days(c["discharge_date"])
         self.los = np.maximum(self.discharge - self.admit, 0).astype(float)
         self.cal_days = self.los + 1.0
         year = c["admit_date"].dt.year.to_numpy(dtype=np.int64)
         self.age = (year - pat["birth_year"].to_numpy(dtype=np.int64)[self.pcode]).astype(float)
-        self.dx3 = c["diagnosis"].fillna("").astype("str").str.strip().str.upper().str[:3]
+        diag_codes, diag_values = pd.factorize(c["diagnosis"].fillna(""))
+        dx3_values = pd.Series(np.asarray(diag_values, dtype=object), dtype="str").str.strip().str.upper().str[:3]
+        self.dx3 = pd.Series(dx3_values.to_numpy()[diag_codes] if len(diag_values) else np.array([], dtype=object), dtype="str")
         self.total = c["total_amount"].to_numpy(dtype=float)
         self.eligible = c["eligible_amount"].to_numpy(dtype=float)
         self.fund = c["fund_paid"].to_numpy(dtype=float)
-        doctors = c["doctor_id"].astype("str")
-        self.doctor = pd.factorize(doctors)[0].astype(np.int64)
-        self.doctor[c["doctor_id"].isna().to_numpy()] = -1
+        self.doctor = pd.factorize(c["doctor_id"])[0].astype(np.int64)  # nulls get -1
         # --- item lines
         self.m = len(it)
         self.cidx = codes_in(self.claim_id, it["claim_id"])
         self.code_raw, self.code_values = pd.factorize(it["item_code"].astype("str"))
-        self.kind = np.asarray(pd.Categorical(it["item_kind"].astype("str"), categories=KINDS).codes, dtype=np.int64)
+        self.kind = cat_codes(it["item_kind"], KINDS)
         self.qty = it["quantity"].to_numpy(dtype=float)
         self.price = it["unit_price"].to_numpy(dtype=float)
         self.amount = it["amount"].to_numpy(dtype=float)
         self.sday = days(it["service_date"])
         ci = self.cidx
         self.lines = np.bincount(ci, minlength=n)[:n].astype(float)
-        by_kind = np.zeros((n, len(KINDS)))
-        for k in range(len(KINDS)):
-            sel = self.kind == k
-            by_kind[:, k] = np.bincount(ci[sel], weights=self.amount[sel], minlength=n)[:n]
+        by_kind = np.bincount(ci * len(KINDS) + np.maximum(self.kind, 0), weights=self.amount,
+                              minlength=n * len(KINDS))[: n * len(KINDS)].reshape(n, len(KINDS))
         self.item_total = by_kind.sum(axis=1)
         denom = np.where(self.item_total > 0, self.item_total, 1.0)
         self.drug_amount = by_kind[:, DRUG]
@@ -97,14 +96,15 @@ class _Base:
         # duplicated lines: same claim, code and service day
         span = int(self.sday.max() - self.sday.min() + 1) if self.m else 1
         day0 = self.sday - (self.sday.min() if self.m else 0)
-        key = (ci * (len(self.code_values) + 1) + self.code_raw) * span + day0
-        dup = pd.Series(key).duplicated().to_numpy() & (self.kind != BED)
-        self.dup_lines = np.bincount(ci[dup], minlength=n)[:n].astype(float)
-        # calendar days of the claim with at least one daily (non-bed) line
+        # and calendar days with at least one daily (non-bed) line; one sort serves both
+        ncode = len(self.code_values) + 1
         active = self.kind != BED
-        ca = ci[active]
-        firstday = ~pd.Series(ca * span + day0[active]).duplicated().to_numpy()
-        self.active_days = np.bincount(ca[firstday], minlength=n)[:n].astype(float)
+        key = np.sort((ci[active].astype(np.int64) * span + day0[active]) * ncode + self.code_raw[active])
+        day_key = key // ncode
+        repeat = np.r_[False, key[1:] == key[:-1]]
+        new_day = np.r_[True, day_key[1:] != day_key[:-1]] if len(key) else np.zeros(0, bool)
+        self.dup_lines = np.bincount(day_key[repeat] // span, minlength=n)[:n].astype(float)
+        self.active_days = np.bincount(day_key[new_day] // span, minlength=n)[:n].astype(float)
         # exam-set signature: order-free sums of two 26-bit hashes of (code, quantity)
         ex = self.kind == EXAM
         line_key = self.code_raw[ex].astype(np.int64) * 100_003 + np.round(self.qty[ex] * 1000).astype(np.int64)
@@ -213,7 +213,11 @@ class FeatureBuilder(BaseEstimator):
         use = pairs[pairs["ctx"] != -1].groupby(["ctx", "code"], sort=False).size()
         ctx_claims = pd.concat([pd.Series(ctx_dx[ctx_dx >= 0]), pd.Series(ctx_care)]).value_counts()
         share = use.to_numpy() / ctx_claims.reindex(use.index.get_level_values(0)).to_numpy()
-        self.code_use_ = pd.Series(share, index=use.index.get_level_values(0).to_numpy() * (v + 1) + use.index.get_level_values(1).to_numpy())
+        ctx = use.index.get_level_values(0).to_numpy()
+        row = np.where(ctx >= 0, ctx + 4, -ctx - 1)  # care-type-only contexts take rows 0..3
+        typical = share >= self.rare_item_share
+        self.typical_items_ = _PairSet(row[typical], use.index.get_level_values(1).to_numpy()[typical],
+                                       len(self.dx_vocab_) * 4 + 4, v)
         # sex and age profile of each code and diagnosis category
         rng = np.random.default_rng(self.random_state)
         sample = rng.choice(b.m, self.max_fit_lines, replace=False) if b.m > self.max_fit_lines else np.arange(b.m)
@@ -235,8 +239,14 @@ class FeatureBuilder(BaseEstimator):
         frame = pd.DataFrame({"code": code[ok], "female": female[ok].astype(float), "age": age[ok]})
         g = frame.groupby("code", sort=True)
         prof = pd.DataFrame({"n": g.size(), "female": g["female"].mean(),
-                             "age_lo": g["age"].quantile(0.005), "age_hi": g["age"].quantile(0.995)})
-        return prof.reindex(np.arange(size))
+                             "age_lo": g["age"].quantile(0.005), "age_hi": g["age"].quantile(0.995)}).reindex(np.arange(size))
+        # per code: implausible for a man, for a woman, and the plausible age range (± 5 years)
+        trusted = prof["n"].fillna(0).to_numpy() >= self.min_support
+        female = prof["female"].to_numpy()
+        return {"bad_male": trusted & (1.0 - female < self.implausible_share),
+                "bad_female": trusted & (female < self.implausible_share),
+                "age_lo": np.where(trusted, prof["age_lo"].to_numpy() - 5, -np.inf),
+                "age_hi": np.where(trusted, prof["age_hi"].to_numpy() + 5, np.inf)}
 
     # ------------------------------------------------------------------ transform
     def transform(self, batch) -> Features:
@@ -316,10 +326,8 @@ class FeatureBuilder(BaseEstimator):
         v = len(self.code_vocab_)
         ctx = self._context(b, dx)
         ctx = np.where((dx >= 0) & (level >= 2), -(b.care + 1), ctx)  # unknown or thin category: care type only
-        use_key = ctx[b.cidx] * (v + 1) + code
-        found = self.code_use_.index.get_indexer(use_key)
-        share = np.where((code >= 0) & (found >= 0), self.code_use_.to_numpy()[np.maximum(found, 0)], 0.0)
-        atyp = share < self.rare_item_share
+        row = np.where(ctx >= 0, ctx + 4, -ctx - 1)
+        atyp = ~self.typical_items_.contains(row[b.cidx], code)
         out["atypical_share"] = group_sum(b.cidx[atyp], b.amount[atyp], n) / np.maximum(b.item_total, 0.01)
         # bed hanging: stay days without daily lines; the card used elsewhere during the stay
         inpat = b.care == INPATIENT
@@ -327,9 +335,11 @@ class FeatureBuilder(BaseEstimator):
         out["empty_day_share"] = out["empty_days"].to_numpy() / b.cal_days
         key = b.pcode * 1_000_000 + (b.admit - b.admit.min())
         s = np.sort(key)
-        lo, hi = key + 1, b.pcode * 1_000_000 + (b.discharge - b.admit.min())
-        inside = np.searchsorted(s, hi, side="left") - np.searchsorted(s, lo, side="left")
-        out["claims_during_stay"] = np.where(inpat & (b.los >= 2), np.maximum(inside, 0), 0).astype(float)
+        stay = np.flatnonzero(inpat & (b.los >= 2))
+        lo, hi = key[stay] + 1, b.pcode[stay] * 1_000_000 + (b.discharge[stay] - b.admit.min())
+        during = np.zeros(n)
+        during[stay] = np.maximum(np.searchsorted(s, hi, side="left") - np.searchsorted(s, lo, side="left"), 0)
+        out["claims_during_stay"] = during
         # readmission for the same category within readmit_days
         dxk = pd.factorize(b.dx3)[0]
         idx = np.flatnonzero(inpat)
@@ -344,37 +354,34 @@ class FeatureBuilder(BaseEstimator):
         # cohorts admitted and discharged together
         cohort, lift = np.zeros(n), np.ones(n)
         if len(idx):
-            f = pd.DataFrame({"v": b.vcode[idx], "a": b.admit[idx], "d": b.discharge[idx], "los": b.los[idx]})
-            same_dates = f.groupby(["v", "a", "d"])["los"].transform("size").to_numpy()
-            day_adm = f.groupby(["v", "a"])["los"].transform("size").to_numpy()
-            los_share = (f.groupby(["v", "los"])["a"].transform("size") / f.groupby("v")["a"].transform("size")).to_numpy()
+            v, a = b.vcode[idx].astype(np.int64), b.admit[idx] - b.admit.min()
+            los_i = b.los[idx].astype(np.int64)
+            same_dates = count_by((v * 100_000 + a) * 10_000 + np.minimum(los_i, 9_999))
+            day_adm = count_by(v * 100_000 + a)
+            los_share = count_by(v * 10_000 + np.minimum(los_i, 9_999)) / count_by(v)
             cohort[idx] = same_dates - 1
             lift[idx] = same_dates / (day_adm * los_share + 1.0)
         out["cohort_size"], out["cohort_lift"] = cohort, lift
         out["weekend"] = (((b.admit + 3) % 7) >= 5).astype(float)  # 1970-01-01 was a Thursday
         out["out_of_region"] = (b.region_p != b.region_v).astype(float)
-        day_key = pd.Series(b.pcode * 1_000_000 + (b.admit - b.admit.min()))
-        out["regions_same_day"] = _distinct_per(day_key, b.region_v) - 1
-        out["providers_same_day"] = _distinct_per(day_key, b.vcode) - 1
+        day_key = b.pcode * 1_000_000 + (b.admit - b.admit.min())
+        out["regions_same_day"] = distinct_per(day_key, b.region_v) - 1
+        out["providers_same_day"] = distinct_per(day_key, b.vcode) - 1
         self._exam_patterns(b, out)
         # implausible for sex or age
-        prof = self.code_profile_
-        kcode = np.maximum(code, 0)
-        out["implausible_lines"] = group_sum(b.cidx, _implausible(prof, kcode, code >= 0, b.female[b.cidx], b.age[b.cidx],
-                                                                  self.min_support, self.implausible_share), n)
-        out["implausible_dx"] = _implausible(self.dx_profile_, np.maximum(dx, 0), dx >= 0, b.female, b.age,
-                                             self.min_support, self.implausible_share).astype(float)
+        bad = _implausible(self.code_profile_, code, b.female[b.cidx], b.age[b.cidx])
+        out["implausible_lines"] = group_sum(b.cidx[bad], 1.0, n)
+        out["implausible_dx"] = _implausible(self.dx_profile_, dx, b.female, b.age).astype(float)
         return out
 
     def _exam_patterns(self, b: _Base, out: pd.DataFrame) -> None:
         n = b.n
         cls = b.ptype * 4 + np.clip(b.tier, 0, 3)
         has = b.exam_sig >= 0
-        f = pd.DataFrame({"v": b.vcode, "cls": cls, "sig": b.exam_sig})[has]
-        n_vs = f.groupby(["v", "sig"])["cls"].transform("size").to_numpy(dtype=float)
-        n_v = f.groupby("v")["cls"].transform("size").to_numpy(dtype=float)
-        n_cs = f.groupby(["cls", "sig"])["v"].transform("size").to_numpy(dtype=float)
-        n_c = f.groupby("cls")["v"].transform("size").to_numpy(dtype=float)
+        v, c = b.vcode[has].astype(np.int64), cls[has].astype(np.int64)
+        sig = pd.factorize(b.exam_sig[has])[0].astype(np.int64)
+        n_vs, n_v = count_by(v * (sig.max() + 1 if len(sig) else 1) + sig), count_by(v)
+        n_cs, n_c = count_by(c * (sig.max() + 1 if len(sig) else 1) + sig), count_by(c)
         # the provider's own claims are left out of the expectation
         expected = n_v * (n_cs - n_vs) / np.maximum(n_c - n_v, 1.0)
         claims, lift = np.zeros(n), np.ones(n)
@@ -385,14 +392,16 @@ class FeatureBuilder(BaseEstimator):
         if not ex.any():
             out["exam_line_lift"] = 1.0
             return
-        g = pd.DataFrame({"claim": b.cidx[ex], "code": b.code_raw[ex]}).drop_duplicates()
-        claim = g["claim"].to_numpy()
-        g["v"], g["cls"] = b.vcode[claim], cls[claim]
-        n_vc = g.groupby(["v", "code"])["cls"].transform("size").to_numpy(dtype=float)
-        n_cc = g.groupby(["cls", "code"])["v"].transform("size").to_numpy(dtype=float)
+        ncode = len(b.code_values) + 1
+        pair = b.cidx[ex].astype(np.int64) * ncode + b.code_raw[ex]
+        pair = pd.unique(pair)  # one row per (claim, exam code)
+        claim, code = pair // ncode, pair % ncode
+        v, c = b.vcode[claim].astype(np.int64), cls[claim].astype(np.int64)
+        n_vc, n_cc = count_by(v * ncode + code), count_by(c * ncode + code)
+        g = {"v": v, "cls": c}
         claims_v = np.bincount(b.vcode, minlength=b.n_prov).astype(float)
         claims_c = np.bincount(cls, minlength=16).astype(float)
-        nv, nc = claims_v[g["v"].to_numpy()], claims_c[g["cls"].to_numpy()]
+        nv, nc = claims_v[g["v"]], claims_c[g["cls"]]
         expected = nv * (n_cc - n_vc) / np.maximum(nc - nv, 1.0)
         line_lift = (n_vc + 1.0) / (expected + 1.0)
         out["exam_line_lift"] = np.maximum(group_max(claim, line_lift, n, fill=1.0), 1.0)
@@ -418,9 +427,9 @@ class FeatureBuilder(BaseEstimator):
         out["drug_days"] = drug_days
         out["supply_ratio"] = np.where(cnt > 0, drug_days / (span + 30), 0.0)
         day_key = pc.astype(np.int64) * 1_000_000 + (b.admit - b.admit.min())
-        multi = pd.DataFrame({"d": day_key, "r": b.region_v}).drop_duplicates().groupby("d").size()
-        multi = multi[multi > 1]
-        out["distant_days"] = np.bincount((multi.index.to_numpy() // 1_000_000).astype(np.int64), minlength=P)[:P].astype(float)
+        d, r, _ = pair_counts(day_key, b.region_v)
+        d_of, n_regions = np.unique(d, return_counts=True)
+        out["distant_days"] = group_sum((d_of[n_regions > 1] // 1_000_000).astype(np.int64), 1.0, P)
         out["stay_overlaps"] = group_sum(pc, claims["claims_during_stay"].to_numpy(), P)
         out["out_of_region_share"] = group_sum(pc, claims["out_of_region"].to_numpy(), P) / np.maximum(cnt, 1)
         out["implausible_lines"] = group_sum(pc, claims["implausible_lines"].to_numpy(), P)
@@ -482,24 +491,15 @@ class FeatureBuilder(BaseEstimator):
         out["out_of_region_share"] = mean(col("out_of_region"))
         away = col("out_of_region") > 0
         if away.any():
-            per = pd.DataFrame({"v": vc[away], "r": b.region_p[away]}).groupby(["v", "r"]).size()
-            top = per.groupby(level=0).max()
-            top_share = np.zeros(V)
-            top_share[top.index.to_numpy()] = top.to_numpy() / np.maximum(np.bincount(vc[away], minlength=V)[top.index.to_numpy()], 1)
-            out["top_region_share"] = top_share
+            v, _, k = pair_counts(vc[away], b.region_p[away])
+            out["top_region_share"] = group_max(v, k, V) / np.maximum(np.bincount(vc[away], minlength=V)[:V], 1)
         else:
             out["top_region_share"] = 0.0
         out["implausible_share"] = mean(((col("implausible_lines") > 0) | (col("implausible_dx") > 0)).astype(float))
         doc = b.doctor >= 0
-        per_doc = pd.DataFrame({"v": vc[doc], "d": b.doctor[doc]}).groupby(["v", "d"]).size()
-        n_doc = per_doc.groupby(level=0).sum()
-        share = per_doc / n_doc.reindex(per_doc.index.get_level_values(0)).to_numpy()
-        top_doc, hhi = np.zeros(V), np.zeros(V)
-        if len(share):
-            t = share.groupby(level=0).max()
-            h = (share ** 2).groupby(level=0).sum()
-            top_doc[t.index.to_numpy()], hhi[h.index.to_numpy()] = t.to_numpy(), h.to_numpy()
-        out["top_doctor_share"], out["doctor_hhi"] = top_doc, hhi
+        v, _, k = pair_counts(vc[doc], b.doctor[doc])
+        share = k / np.maximum(np.bincount(vc[doc], minlength=V)[:V], 1)[v]
+        out["top_doctor_share"], out["doctor_hhi"] = group_max(v, share, V), group_sum(v, share ** 2, V)
         supply = patients["supply_ratio"].to_numpy()[b.pcode]
         out["patient_supply_ratio_mean"] = mean(supply)
         out["high_supply_share"] = mean((supply > 2).astype(float))
@@ -510,31 +510,60 @@ class FeatureBuilder(BaseEstimator):
     def _partners(self, b: _Base, n_patients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each provider, the other provider sharing the largest share of its patients."""
         V = b.n_prov
-        pairs = pd.DataFrame({"p": b.pcode, "v": b.vcode}).drop_duplicates()
-        deg = pairs.groupby("p")["v"].transform("size")
-        pairs = pairs[(deg > 1) & (deg <= 40)]  # very mobile patients say little about one pair
-        both = pairs.merge(pairs, on="p", suffixes=("", "2"))
-        both = both[both["v"] != both["v2"]]
+        p, v, _ = pair_counts(b.pcode, b.vcode)
+        deg = np.bincount(p, minlength=b.n_pat)[p]
+        keep = (deg > 1) & (deg <= 40)  # very mobile patients say little about one pair
         share, lift = np.zeros(V), np.zeros(V)
-        if len(both) == 0:
+        if not keep.any():
             return share, lift
-        shared = both.groupby(["v", "v2"]).size().rename("k").reset_index()
-        n_total = max(len(b.patient_ids), 1)
-        na, nb = n_patients[shared["v"].to_numpy()], n_patients[shared["v2"].to_numpy()]
-        shared["share"] = shared["k"] / np.maximum(na, 1)
-        shared["lift"] = shared["k"] / (na * nb / n_total + 1.0)
-        shared = shared[shared["k"] >= 5]
-        if len(shared):
-            best = shared.sort_values(["v", "lift"]).groupby("v").tail(1)
-            share[best["v"].to_numpy()] = best["share"].to_numpy()
-            lift[best["v"].to_numpy()] = best["lift"].to_numpy()
+        m = sp.csr_matrix((np.ones(int(keep.sum())), (p[keep], v[keep])), shape=(b.n_pat, V))
+        shared = (m.T @ m).tocoo()
+        a, c, k = shared.row, shared.col, shared.data
+        sel = (a != c) & (k >= 5)
+        a, c, k = a[sel], c[sel], k[sel]
+        if len(a) == 0:
+            return share, lift
+        na, nc = n_patients[a], n_patients[c]
+        pair_share = k / np.maximum(na, 1)
+        pair_lift = k / (na * nc / max(b.n_pat, 1) + 1.0)
+        order = np.lexsort((pair_lift, a))
+        last = order[np.r_[a[order][1:] != a[order][:-1], True]]  # the top partner by lift
+        share[a[last]], lift[a[last]] = pair_share[last], pair_lift[last]
         return share, lift
 
 
-def _distinct_per(key: pd.Series, values: np.ndarray) -> np.ndarray:
-    """For each row, the number of distinct ``values`` among rows with the same key."""
-    f = pd.DataFrame({"k": key.to_numpy(), "v": values})
-    return f.groupby("k")["v"].transform("nunique").to_numpy(dtype=float)
+class _PairSet:
+    """A set of (row, col) int pairs: a dense bit table when small, sorted keys otherwise."""
+
+    def __init__(self, rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int):
+        self.n_cols = n_cols
+        if n_rows * n_cols <= 64_000_000:
+            self.table = np.zeros((n_rows, n_cols), dtype=bool)
+            self.table[rows, cols] = True
+            self.keys = None
+        else:
+            self.table = None
+            self.keys = np.sort(rows.astype(np.int64) * n_cols + cols)
+
+    def contains(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        ok = (cols >= 0) & (rows >= 0)
+        r, c = np.where(ok, rows, 0), np.where(ok, cols, 0)
+        if self.table is not None:
+            if self.table.size == 0:
+                return np.zeros(len(rows), dtype=bool)
+            return ok & self.table[np.minimum(r, self.table.shape[0] - 1), c]
+        key = r.astype(np.int64) * self.n_cols + c
+        pos = np.clip(np.searchsorted(self.keys, key), 0, max(len(self.keys) - 1, 0))
+        return ok & (self.keys[pos] == key) if len(self.keys) else np.zeros(len(rows), dtype=bool)
+
+
+def pair_counts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (a, b) pairs of non-negative ints and how many rows each has."""
+    key = a.astype(np.int64) * (int(b.max()) + 1 if len(b) else 1) + b
+    codes, uniq = pd.factorize(key)
+    counts = np.bincount(codes).astype(float) if len(codes) else np.zeros(0)
+    width = int(b.max()) + 1 if len(b) else 1
+    return (uniq // width).astype(np.int64), (uniq % width).astype(np.int64), counts
 
 
 def _reduce(out: np.ndarray, codes: np.ndarray, values: np.ndarray, how: str) -> None:
@@ -542,12 +571,12 @@ def _reduce(out: np.ndarray, codes: np.ndarray, values: np.ndarray, how: str) ->
     out[r.index.to_numpy()] = r.to_numpy()
 
 
-def _implausible(profile: pd.DataFrame, code, known, female, age, min_support, share) -> np.ndarray:
-    n = profile["n"].to_numpy()[code]
-    fem = profile["female"].to_numpy()[code]
-    lo, hi = profile["age_lo"].to_numpy()[code], profile["age_hi"].to_numpy()[code]
-    trusted = known & (n >= min_support)
-    own_sex_share = np.where(female, fem, 1.0 - fem)
-    sex_bad = own_sex_share < share
-    age_bad = (age < lo - 5) | (age > hi + 5)
-    return (trusted & (sex_bad | age_bad)).astype(float)
+def _implausible(profile: dict, code: np.ndarray, female: np.ndarray, age: np.ndarray) -> np.ndarray:
+    """Rows whose code is almost never seen for the patient's sex, or outside its age range."""
+    known = code >= 0
+    k = np.where(known, code, 0)
+    if len(profile["bad_male"]) == 0:
+        return np.zeros(len(code), dtype=bool)
+    sex_bad = np.where(female, profile["bad_female"][k], profile["bad_male"][k])
+    age_bad = (age < profile["age_lo"][k]) | (age > profile["age_hi"][k])
+    return known & (sex_bad | age_bad)

@@ -46,24 +46,29 @@ def group_sum(codes: np.ndarray, weights, size: int) -> np.ndarray:
 
 def group_max(codes: np.ndarray, values: np.ndarray, size: int, fill: float = 0.0) -> np.ndarray:
     """Maximum of ``values`` per code (``fill`` where a code has none)."""
-    out = np.full(size, -np.inf)
+    out = np.full(size, fill, dtype=float)
     ok = codes >= 0
-    np.maximum.at(out, codes[ok], values[ok]) if ok.sum() < 50_000 else _max_sorted(out, codes[ok], values[ok])
-    out[~np.isfinite(out)] = fill
+    codes, values = codes[ok], values[ok]
+    if len(codes) == 0:
+        return out
+    if not (np.diff(codes) >= 0).all():  # items usually come grouped by claim; sort when not
+        order = np.argsort(codes, kind="stable")
+        codes, values = codes[order], values[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    out[codes[starts]] = np.maximum.reduceat(values, starts)
     return out
-
-
-def _max_sorted(out: np.ndarray, codes: np.ndarray, values: np.ndarray) -> None:
-    # ufunc.at is slow on millions of rows; a pandas group max is not
-    m = pd.Series(values).groupby(codes, sort=False).max()
-    out[m.index.to_numpy()] = m.to_numpy()
 
 
 def group_nunique(codes: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     """Number of distinct ``values`` (non-negative ints) per code."""
     ok = (codes >= 0) & (values >= 0)
-    pair = pd.DataFrame({"g": codes[ok], "v": values[ok]}).drop_duplicates()
-    return np.bincount(pair["g"].to_numpy(), minlength=size)[:size].astype(float)
+    c, v = codes[ok].astype(np.int64), values[ok].astype(np.int64)
+    if len(c) == 0:
+        return np.zeros(size)
+    pair, uniq = pd.factorize(c * (int(v.max()) + 1) + v)
+    code_of_pair = np.empty(len(uniq), dtype=np.int64)
+    code_of_pair[pair] = c
+    return np.bincount(code_of_pair, minlength=size)[:size].astype(float)
 
 
 def robust_location_scale(frame: pd.DataFrame, key: str, metrics: dict[str, float], min_count: int) -> pd.DataFrame:
@@ -108,9 +113,15 @@ def group_quantiles(values: np.ndarray, groups: np.ndarray, keys: np.ndarray, qs
 
 def window_counts(group: np.ndarray, day: np.ndarray, width: int) -> np.ndarray:
     """For each row, rows of the same group with day in [day, day + width)."""
-    key = group.astype(np.int64) * 1_000_000 + (day - day.min() if len(day) else day)
-    s = np.sort(key)
-    return (np.searchsorted(s, key + width, side="left") - np.searchsorted(s, key, side="left")).astype(float)
+    if len(day) == 0:
+        return np.empty(0)
+    key = group.astype(np.int64) * 1_000_000 + (day - day.min())
+    order = np.argsort(key, kind="stable")
+    s = key[order]
+    out = np.empty(len(key))
+    # sorted queries walk the sorted keys in order: far faster than random probes
+    out[order] = np.searchsorted(s, s + width, side="left") - np.searchsorted(s, s, side="left")
+    return out
 
 
 def hash_u26(a: np.ndarray, salt: int) -> np.ndarray:
@@ -120,3 +131,38 @@ def hash_u26(a: np.ndarray, salt: int) -> np.ndarray:
     x *= np.uint64(0xBF58476D1CE4E5B9)
     x ^= x >> np.uint64(32)
     return (x & np.uint64((1 << 26) - 1)).astype(np.float64)
+
+
+def cat_codes(series: pd.Series, categories) -> np.ndarray:
+    """Codes of a column in the fixed ``categories`` (-1 elsewhere), cheap when it already is that categorical."""
+    if isinstance(series.dtype, pd.CategoricalDtype) and list(series.cat.categories) == list(categories):
+        return series.cat.codes.to_numpy().astype(np.int64)
+    return np.asarray(pd.Categorical(series.astype("str"), categories=list(categories)).codes, dtype=np.int64)
+
+
+def count_by(key: np.ndarray) -> np.ndarray:
+    """For each row, how many rows share its (int64) key."""
+    codes, _ = pd.factorize(key)
+    return np.bincount(codes)[codes].astype(float)
+
+
+def distinct_per(key: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """For each row, the number of distinct non-negative int ``values`` among rows with the same ``key``."""
+    if len(key) == 0:
+        return np.empty(0)
+    k, _ = pd.factorize(key)
+    pair, uniq = pd.factorize(k.astype(np.int64) * (int(values.max()) + 2) + values + 1)
+    key_of_pair = np.empty(len(uniq), dtype=np.int64)
+    key_of_pair[pair] = k  # every row of a pair has the same key
+    return np.bincount(key_of_pair, minlength=k.max() + 1)[k].astype(float)
+
+
+def lookup(index: pd.Index, keys: np.ndarray) -> np.ndarray:
+    """``index.get_indexer(keys)`` for an int64 index, by binary search (the index is small, the keys many)."""
+    ref = index.to_numpy(dtype=np.int64)
+    order = np.argsort(ref, kind="stable")
+    ordered = ref[order]
+    pos = np.clip(np.searchsorted(ordered, keys), 0, max(len(ordered) - 1, 0))
+    if len(ordered) == 0:
+        return np.full(len(keys), -1, dtype=np.int64)
+    return np.where(ordered[pos] == keys, order[pos], -1)
