@@ -6,7 +6,6 @@ import html
 import re
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -151,6 +150,7 @@ def test_no_raw_patient_id_anywhere(tmp_path):
     batch, result = make_batch_and_result()
     text = write_report(result, batch, tmp_path / "report.html").read_text(encoding="utf-8")
     assert "PAT0" not in text  # every patient id starts so; reasons quote two of them
+    assert not _tokens_outside_plotlyjs(text) & set(batch.patients["patient_id"])
     pseudonyms = set(re.findall(r"P-[0-9a-f]{8}", text))
     assert len(pseudonyms) > 20  # the network plot and the evidence tables show patients
 
@@ -173,7 +173,28 @@ def test_without_peer_medians_costs_are_drawn_as_boxes_and_max_cards_limits_card
     assert "Cards are included for the top 2 only" in text
 
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+def _tokens_outside_plotlyjs(text: str) -> set[str]:
+    return set(re.findall(r"[\w\-]+", text.replace(get_plotlyjs(), "")))
+
+
+def test_report_of_a_scored_synthetic_batch(tmp_path, tiny_batch):
+    """End to end on the pipeline's real output: the tiny synthetic batch, fitted with small forests."""
+    from fraudkit.pipeline import FraudModel, ModelConfig
+
+    batch, _ = tiny_batch
+    small = {"n_estimators": 40, "max_samples": 256}
+    model = FraudModel(ModelConfig(claim_forest=small, patient_forest=small, provider_forest=small)).fit(batch)
+    result = model.score(batch, inspections=6)
+    text = write_report(result, batch, tmp_path / "report.html", max_cards=3).read_text(encoding="utf-8")
+    tokens = _tokens_outside_plotlyjs(text)
+    assert not tokens & set(batch.patients["patient_id"].astype(str))  # not one of 6,789 patient ids
+    assert set(result.top()["provider_id"].astype(str)) <= tokens
+    assert text.count('<article class="card"') == 3 and text.count('<tr class="reserve') == page.RESERVE_ROWS
+    evidence = [c for c in result.top(3)["evidence_claims"].str.cat(sep=";").split(";") if c]
+    assert evidence and set(evidence) <= tokens
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
@@ -181,11 +202,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (make test installs Debian's chromium)")
 def test_report_renders_in_headless_chromium(tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
+    from playwright.sync_api import sync_playwright  # in the test extra; drives the system chromium, downloads nothing
+
     batch, result = make_batch_and_result()
     report = write_report(result, batch, tmp_path / "report.html", salt="s")
     problems, requests = [], []
-    with playwright.sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             pg = browser.new_page(viewport={"width": 1280, "height": 900})
