@@ -158,7 +158,8 @@ class FraudkitPyfunc(mlflow.pyfunc.PythonModel):
 
         self.model = load_model(context.artifacts[ARTIFACT_KEY])
 
-    def predict(self, context, model_input, params=None) -> pd.DataFrame:
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        # (MLflow infers no schema from a DataFrame hint: the stacked frame is validated here.)
         params = {**{p.name: p.default for p in SIGNATURE.params.params}, **(params or {})}
         batch = frame_to_batch(model_input)
         inspections = int(params["inspections"])
@@ -177,18 +178,27 @@ def log_fraud_model(model_folder: str | Path, name: str = "model"):
     """
     import shutil
     import tempfile
+    import warnings
 
     manifest = json.loads((Path(model_folder) / "manifest.json").read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory(prefix="fraudkit-pyfunc-") as tmp:
         # The artifact keeps its folder's name; give it a fixed one that load_model_uri can find.
         folder = Path(tmp) / ARTIFACT_KEY
         shutil.copytree(model_folder, folder)
-        return mlflow.pyfunc.log_model(
-            name=name,
-            python_model=str(Path(__file__).with_name("_pyfunc_entry.py")),
-            artifacts={ARTIFACT_KEY: str(folder)},
-            signature=SIGNATURE,
-            # fraudkit itself must be importable where the model is served (`--env-manager local`).
-            pip_requirements=[f"fraudkit=={__version__}", f"mlflow=={mlflow.__version__}"],
-            metadata={"fraudkit_version": __version__, "fraudkit_model_sha256": manifest.get("sha256")},
-        )
+        with warnings.catch_warnings():
+            # MLflow suggests type hints and an input example; the signature and the
+            # logged request_example.json document the input instead.
+            warnings.filterwarnings("ignore", message=".*(type hints|input example|input_example).*")
+            return _log(name, folder, manifest)
+
+
+def _log(name: str, folder: Path, manifest: dict):
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=str(Path(__file__).with_name("_pyfunc_entry.py")),
+        artifacts={ARTIFACT_KEY: str(folder)},
+        signature=SIGNATURE,
+        # fraudkit itself must be importable where the model is served (`--env-manager local`).
+        pip_requirements=[f"fraudkit=={__version__}", f"mlflow=={mlflow.__version__}"],
+        metadata={"fraudkit_version": __version__, "fraudkit_model_sha256": manifest.get("sha256")},
+    )
