@@ -26,7 +26,7 @@ F_HUNG_NURSING = 1 << 6  # hung days still carry nursing (but no drugs or tests)
 F_INFLATE = 1 << 7  # drug quantities inflated (rings)
 
 FIELDS = {
-    "patient": np.int64, "provider": np.int64, "doctor": np.int64, "care": np.int8, "admit": np.int32,
+    "patient": np.int32, "provider": np.int32, "doctor": np.int32, "care": np.int8, "admit": np.int32,
     "los": np.int32, "diag": np.int32, "item_diag": np.int32, "severity": np.float32, "flags": np.int32,
     "hung": np.int32, "hung_from": np.int32, "drug": np.int32, "drug_qty": np.int32, "fraud": np.int32,
     "protected": np.bool_,

@@ -478,6 +478,7 @@ class _Planter:
             doctors = w.doc_start[c] + rng.choice(int(w.doc_count[c]), size=n_doc, replace=False)
             lo, hi = (int(v) for v in cfg.extra["ring_patients"])
             n_pat = int(rng.integers(lo, hi + 1))
+            n_pat = min(n_pat, max(3, int(self.scale * 1e6) // 400))  # small batches get small rings
             pats = self.choose_patients((w.pat_region == region) & (w.pat_band >= ADULT), n_pat)
             if len(pats) == 0:
                 continue

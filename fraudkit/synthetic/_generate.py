@@ -70,9 +70,13 @@ class _Plan:
         margin = 1.04 + 4.0 / np.sqrt(n_claims)
         normal = normal_claims(sc, self.world, self.cat, int(round(n_claims * margin)), _rng(seed, 2))
         claims, self.fraud = plant_fraud(sc, self.world, self.cat, normal, _rng(seed, 3), n_claims)
-        claims = self._trim(claims, _rng(seed, 4))
-        order = np.lexsort((claims.patient, claims.provider, claims.admit))
+        del normal
+        keep = self._trim(claims, _rng(seed, 4))
+        # settlement order: by date, then provider and patient (claim ids follow it)
+        order = keep[np.lexsort((claims.patient[keep], claims.provider[keep], claims.admit[keep]))]
+        del keep
         self.claims: ClaimFrame = claims.take(order)
+        del claims, order
         dd = drift_day(sc)
         d = sc.section("drift")
         self.ctx = ItemContext(
@@ -88,21 +92,21 @@ class _Plan:
         self.ctx.drug_rows = rows
         self.ctx.n_drug_rows = np.concatenate([self.cat.n_out_drugs, [len(otc)]])
 
-    def _trim(self, claims: ClaimFrame, rng: np.random.Generator) -> ClaimFrame:
-        """Drop random plain normal claims so that exactly ``n`` remain (planted ones are kept)."""
+    def _trim(self, claims: ClaimFrame, rng: np.random.Generator) -> np.ndarray:
+        """Rows to keep: random plain normal claims are dropped so that exactly ``n`` remain."""
         excess = claims.n - self.n
         if excess <= 0:
             if excess < 0:
                 raise ScenarioError(f"could not generate {self.n:,} claims with this scenario (got {claims.n:,}); "
                                     "the planted fraud may be too large for so few claims")
-            return claims
+            return np.arange(claims.n)
         plain = np.flatnonzero(~claims.protected & (claims.fraud == 0))
         if len(plain) < excess:
             raise ScenarioError(f"the planted fraud adds more claims than {self.n:,}; ask for more claims or plant less fraud")
         drop = rng.choice(plain, size=excess, replace=False)
         keep = np.ones(claims.n, bool)
         keep[drop] = False
-        return claims.take(np.flatnonzero(keep))
+        return np.flatnonzero(keep)
 
     @property
     def n_blocks(self) -> int:
