@@ -78,6 +78,12 @@ def _tier(tier) -> str:
     return f" tier {int(tier)}" if pd.notna(tier) and int(tier) > 0 else ""
 
 
+def _shorten(text: str, limit: int = 150) -> str:
+    """The first ``limit`` characters, cut at a word ('…' marks the cut; the card has the full text)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
 def _date(x) -> str:
     return pd.Timestamp(x).strftime("%Y-%m-%d") if pd.notna(x) else ""
 
@@ -170,7 +176,8 @@ class _Report:
                     f'<td class="num">{_suspicion(row.suspicion)}</td>'
                     f'<td class="num bar">{_money(row.money_at_stake)}<span class="fill" style="width:{share:.0f}%"></span></td>'
                     f'<td class="num">{int(row.flagged_claims):,} / {int(row.claims):,}</td>'
-                    f'<td>{_scheme_chips(row.schemes)}</td><td class="reason-cell">{self.text(first_reason)}</td></tr>')
+                    f'<td class="schemes">{_scheme_chips(row.schemes)}</td>'
+                    f'<td class="reason-cell" title="{self.text(first_reason)}">{self.text(_shorten(first_reason))}</td></tr>')
         note = ""
         if len(self.reserve):
             note = (f'<p class="small muted">Below the dashed line, greyed: the next {len(self.reserve)} providers, '
