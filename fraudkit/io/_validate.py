@@ -14,7 +14,6 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pandera
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -206,7 +205,7 @@ def coerce_table(table: Table, raw: pd.DataFrame, locator: Locator) -> tuple[pd.
     return frame, violations, warnings
 
 
-# --------------------------------------------------------------------------- value rules (pandera)
+# --------------------------------------------------------------------------- value rules
 def _cents_of(s: pd.Series) -> pd.Series:
     """Money as a whole number of cents (float64, exact below 2**53 cents; NaN stays NaN)."""
     return pd.Series(np.round(s.to_numpy(dtype="float64", na_value=np.nan) * 100), index=s.index)
@@ -269,12 +268,14 @@ def _rules(table: Table) -> list[tuple[str, str, Callable, bool]]:
     return rules + [(column, rule, fn, True) for column, rule, fn in _ROW_RULES.get(table.name, [])]
 
 
-def _schema(table: Table) -> pandera.DataFrameSchema:
+def _schema(table: Table):
     """The same rules as a pandera schema, for checking a frame interactively (``_schema(TABLES["claims"]).validate(df)``).
 
     :func:`check_values` evaluates the rules directly instead: pandera formats every
     failure case in Python, which costs seconds per hundred thousand bad rows.
     """
+    import pandera.pandas as pandera  # imported here: it costs every command a fifth of a second at start-up
+
     rules = _rules(table)
     columns = {c.name: pandera.Column(checks=[pandera.Check(fn, name=rule) for col, rule, fn, whole in rules
                                               if col == c.name and not whole], nullable=True, required=True)
