@@ -47,7 +47,11 @@ class Batch:
     """A validated claims batch: four typed DataFrames with the columns of the contract.
 
     ``rejects`` holds the rows set aside under ``on_bad_rows="reject"`` (empty otherwise),
-    one row per rejected row with its table, position, id, location and reason.
+    one row per rejected row (columns :data:`REJECT_COLUMNS`): ``table``; ``row``, its
+    0-based position in the table as read (parts concatenated in file-name order);
+    ``id``, the table's key (``claim_id`` for items); ``location``, file and line
+    (CSV) or row (Parquet); ``reason``, ``table.column: rule`` for a row that broke
+    a rule itself, or e.g. ``its claim K2 was rejected`` for one that depended on it.
     """
 
     patients: pd.DataFrame
@@ -183,10 +187,13 @@ def load_batch(path: str | Path, *, on_bad_rows: OnBadRows = "refuse") -> Batch:
         ``NAME.parquet``, ``NAME.csv`` or a folder ``NAME/`` of Parquet parts.
     on_bad_rows : {"refuse", "reject"}
         ``"refuse"`` (default) raises :class:`BatchError` on the first broken rule.
-        ``"reject"`` sets rows that break a row-level rule aside in ``Batch.rejects``
-        (with the rows depending on them: a rejected item takes its claim along),
-        so that kept rows plus rejected rows equal the rows read. Problems that are
-        not about particular rows (a missing table or column) are refused either way.
+        ``"reject"`` sets rows that break a row-level rule aside in ``Batch.rejects``,
+        with the rows depending on them: a rejected patient or provider takes its
+        claims, a rejected item takes its claim, a rejected claim takes all its items.
+        Kept rows plus rejected rows equal the rows read, table by table, and the
+        kept rows form a valid batch. Problems that are not about particular rows
+        (a missing table or column, an unreadable file) are refused either way, and
+        so is a batch with no valid claim left.
 
     Returns
     -------
@@ -197,6 +204,14 @@ def load_batch(path: str | Path, *, on_bad_rows: OnBadRows = "refuse") -> Batch:
     ------
     BatchError
         Naming table, column, rule and the first offending rows.
+
+    Examples
+    --------
+    >>> batch = load_batch("data/demo", on_bad_rows="reject")  # doctest: +SKIP
+    >>> batch.rejects.head(2)  # doctest: +SKIP
+        table  row  id           location                                      reason
+    0  claims    1  K2  claims.csv line 3  claims.care_type: must be one of outpatient/...
+    1   items    3  K2   items.csv line 5                        its claim K2 was rejected
     """
     if on_bad_rows not in ("refuse", "reject"):
         raise ValueError(f"on_bad_rows must be 'refuse' or 'reject', not {on_bad_rows!r}")
