@@ -159,10 +159,8 @@ def tune(
     for col in ("trial", "precision@k", "PR-AUC", "changed settings"):
         table.add_column(col)
     for row in result.trials.to_dict("records"):
-        changed = ", ".join(f"{key[len('param.'):]}={value}" for key, value in row.items()
-                            if key.startswith("param.") and value == value)
         table.add_row(str(row["trial"]), _fmt(row["providers.precision_at_k"]), _fmt(row["providers.pr_auc"]),
-                      changed or "(starting config)")
+                      row["changed"] or "(starting config)")
     console.print(table)
     if out is not None:
         import yaml

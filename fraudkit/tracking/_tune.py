@@ -62,6 +62,15 @@ def _set(config: dict, dotted: str, value) -> None:
     node[last] = value
 
 
+def _get(config: dict, dotted: str):
+    node = config
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
 def sample(rng: np.random.Generator, space: dict = SPACE) -> dict:
     """One random point of ``space`` (dotted key -> value)."""
     return {key: values[int(rng.integers(len(values)))] for key, values in space.items()}
@@ -118,7 +127,9 @@ def tune(
                            "split": "time", "split.holdout": holdout, "split.cutoff": str(split.cutoff.date()),
                            "data.source": str(batch_dir)})
         for i in range(trials):
-            point = {} if i == 0 else sample(rng, space)
+            drawn = {} if i == 0 else sample(rng, space)
+            # keep only what differs from the starting config: that is what the trial tries
+            point = {key: value for key, value in drawn.items() if _get(base.to_dict(), key) != value}
             data = copy.deepcopy(base.to_dict())
             for key, value in point.items():
                 _set(data, key, value)
@@ -130,7 +141,8 @@ def tune(
                 metrics, _ = evaluate_model(model, split.holdout, held_labels, k)
                 mlflow.log_metrics(finite(metrics))
             rows.append({"trial": i, "run_id": child.info.run_id, OBJECTIVE: metrics.get(OBJECTIVE, np.nan),
-                         TIEBREAK: metrics.get(TIEBREAK, np.nan), **{f"param.{k_}": v for k_, v in point.items()},
+                         TIEBREAK: metrics.get(TIEBREAK, np.nan),
+                         "changed": ", ".join(f"{key}={value}" for key, value in point.items()),
                          "_config": cfg, "_metrics": metrics, "_point": point})
         table = pd.DataFrame(rows)
         order = table.sort_values([OBJECTIVE, TIEBREAK, "trial"], ascending=[False, False, True], na_position="last")
