@@ -248,6 +248,8 @@ def train(
     check_config(config, source)
     if k < 1:
         raise FraudkitError(f"k (the inspection budget) must be at least 1, got {k}")
+    if register and not track:
+        raise FraudkitError("--register needs tracking: a model is registered from its MLflow run (drop --no-track)")
     if not track and out is None:
         raise FraudkitError("with tracking off, give --out: otherwise the trained model would be thrown away")
 
