@@ -270,9 +270,9 @@ def _read_csv(root: Path, name: str, path: Path) -> pa.Table:
         bad = _ragged_lines(path, header)
         if bad:
             (line, got), more = bad[0], len(bad) - 1
-            also = f" (and {more} more such line{'s' if more > 1 else ''})" if more else ""
+            also = f", and {'at least ' if len(bad) >= 5 else ''}{more} more line{'s' if more > 1 else ''} too" if more else ""
             raise _refuse(root, name, f"{path.name} line {line} has {got} field{'s' if got != 1 else ''} where the header "
-                                      f"names {len(header)}{also} (a comma or a quote out of place)") from None
+                                      f"names {len(header)} (a comma or a quote out of place){also}") from None
         raise _refuse(root, name, f"{path.name} cannot be parsed as CSV ({_short(exc)})") from None
 
 
@@ -297,9 +297,8 @@ def _ragged_lines(path: Path, header: list[str], limit: int = 5) -> list[tuple[i
     found: list[tuple[int, int]] = []
 
     def note(row) -> str:
-        if len(found) < limit:
-            found.append((row.number if row.number is not None else -1, row.actual_columns))
-        return "skip"
+        found.append((row.number if row.number is not None else -1, row.actual_columns))
+        return "skip" if len(found) < limit else "error"  # stop reading: no Python call for every bad row
 
     try:
         pacsv.read_csv(path, **_csv_options(header, note))
