@@ -43,7 +43,7 @@ def _store_hint(uri: str) -> str:
 @app.command()
 def train(
     batch: Path = typer.Argument(..., help="Batch folder to fit on (labels/ enable held-out metrics)."),
-    config: Path = typer.Option(None, "--config", "-c", help="Model config YAML (default: models/config.yaml settings = ModelConfig defaults)."),
+    config: Path = typer.Option(None, "--config", "-c", help="Model config YAML, e.g. models/config.yaml (omitted: the ModelConfig defaults, which that file spells out)."),
     experiment: str = typer.Option("fraudkit", "--experiment", "-e", help="MLflow experiment to log to."),
     register: bool = typer.Option(False, "--register/--no-register", help="Register the model as 'fraudkit' with the alias 'challenger'."),
     out: Path = typer.Option(None, "--out", "-o", help="Also save the model folder (model.joblib + manifest.json) here."),
