@@ -144,8 +144,8 @@ def _bits_to_text(bits: np.ndarray) -> pa.Array:
 class _TableWriter:
     """Writes one table as a single file or a folder of parts, chunk by chunk."""
 
-    def __init__(self, root: Path, name: str, fmt: Format, parts: int | None, n_chunks: int):
-        self.schema = arrow_schema(TABLES[name])
+    def __init__(self, root: Path, name: str, fmt: Format, parts: int | None, n_chunks: int, schema: pa.Schema | None = None):
+        self.schema = schema if schema is not None else arrow_schema(TABLES[name])
         self.fmt, self.parts, self.n_chunks = fmt, parts, max(n_chunks, 1)
         self.root, self.name = root, name
         self.writers: dict[int, object] = {}
@@ -153,6 +153,7 @@ class _TableWriter:
     def _open(self, part: int):
         if part in self.writers:
             return self.writers[part]
+        (self.root / self.name).parent.mkdir(parents=True, exist_ok=True)
         if self.parts:
             folder = self.root / self.name
             folder.mkdir(exist_ok=True)
@@ -265,32 +266,42 @@ def _tables(plan: _Plan, total, eligible, fund, rng) -> dict[str, pa.Table]:
         A.dictionary(_PTYPE, ptype),
         A.ints(world.prov_tier), A.dictionary(regions, world.prov_region), A.ints(world.prov_beds),
     ], schema=arrow_schema(TABLES["providers"]))
-    claim_ids = A.fixed_ids("C", np.arange(1, n + 1), _id_width(n))
-    claims = pa.Table.from_arrays([
-        claim_ids,
-        A.fixed_ids("M", cf.patient + 1, 8),
-        pa.array(prov_ids_np, type=pa.string()).take(pa.array(cf.provider)),
-        A.fixed_ids("D", cf.doctor + 1, 6, valid=cf.doctor >= 0),
-        A.dictionary(_CARE, cf.care),
-        A.dates(start, cf.admit), A.dates(start, cf.admit.astype(np.int64) + cf.los),
-        A.dictionary(cat.icd, cf.diag),
-        A.money(total), A.money(eligible), A.money(fund), A.money(total - fund),
-    ], schema=arrow_schema(TABLES["claims"]))
-
     prov_bits, pat_bits = _provider_labels(plan)
     p = sc.section("fraud")["label_noise"]
     claim_bits = _noise(cf.fraud.astype(np.int64), p, rng, SCHEME_NAMES)
     prov_bits = _noise(prov_bits, p, rng, PROVIDER_SCHEMES)
     pat_bits = _noise(pat_bits, p, rng, PATIENT_SCHEMES)
     labels = {
-        "claims": pa.Table.from_arrays([claim_ids, _bits_to_text(claim_bits)], schema=arrow_schema(LABEL_TABLES["claims"])),
         "providers": pa.Table.from_arrays([providers.column(0).combine_chunks(), _bits_to_text(prov_bits)],
                                           schema=arrow_schema(LABEL_TABLES["providers"])),
         "patients": pa.Table.from_arrays([patients.column(0).combine_chunks(), _bits_to_text(pat_bits)],
                                          schema=arrow_schema(LABEL_TABLES["patients"])),
     }
-    return {"patients": patients, "providers": providers, "claims": claims, "labels": labels,
+    money = {"total": total, "eligible": eligible, "fund": fund, "prov_ids": pa.array(prov_ids_np, type=pa.string())}
+    return {"patients": patients, "providers": providers, "labels": labels, "_money": money,
             "_bits": (claim_bits, prov_bits, pat_bits)}
+
+
+def _claims_slice(plan: _Plan, tables, lo: int, hi: int) -> tuple[pa.Table, pa.Table]:
+    """Rows ``lo:hi`` of the claims table and of labels/claims."""
+    cf, m = plan.claims, tables["_money"]
+    start = np.datetime64(plan.sc.period_start, "D")
+    sl = slice(lo, hi)
+    total, eligible, fund = m["total"][sl], m["eligible"][sl], m["fund"][sl]
+    claim_ids = A.fixed_ids("C", np.arange(lo + 1, hi + 1), _id_width(plan.n))
+    admit = cf.admit[sl].astype(np.int64)
+    claims = pa.Table.from_arrays([
+        claim_ids,
+        A.fixed_ids("M", cf.patient[sl].astype(np.int64) + 1, 8),
+        m["prov_ids"].take(pa.array(cf.provider[sl])),
+        A.fixed_ids("D", cf.doctor[sl].astype(np.int64) + 1, 6, valid=cf.doctor[sl] >= 0),
+        A.dictionary(_CARE, cf.care[sl]),
+        A.dates(start, admit), A.dates(start, admit + cf.los[sl]),
+        A.dictionary(plan.cat.icd, cf.diag[sl]),
+        A.money(total), A.money(eligible), A.money(fund), A.money(total - fund),
+    ], schema=arrow_schema(TABLES["claims"]))
+    labels = pa.Table.from_arrays([claim_ids, _bits_to_text(tables["_bits"][0][sl])], schema=arrow_schema(LABEL_TABLES["claims"]))
+    return claims, labels
 
 
 def _summary(plan: _Plan, tables) -> Summary:
@@ -340,14 +351,16 @@ def generate(scenario: Scenario, n_claims: int | None = None, seed: int = 0, *, 
     items: list[pa.Table] = []
     plan, tables = _run(scenario, int(n_claims), int(seed), lambda t, b: items.append(t), progress)
     item_table = pa.concat_tables(items) if items else arrow_schema(TABLES["items"]).empty_table()
+    claims, claim_labels = _claims_slice(plan, tables, 0, plan.n)
+    tables["labels"]["claims"] = claim_labels
     batch = Batch(
         patients=_to_pandas(tables["patients"]), providers=_to_pandas(tables["providers"]),
-        claims=_to_pandas(tables["claims"]), items=_to_pandas(item_table),
+        claims=_to_pandas(claims), items=_to_pandas(item_table),
         source=f"<synthetic {scenario.name} seed={seed}>",
     )
     if validate:
         batch = validate_batch(batch)
-    labels = Labels(**{k: _to_pandas(v) for k, v in tables["labels"].items()})
+    labels = Labels(**{k: _to_pandas(tables["labels"][k]) for k in ("claims", "providers", "patients")})
     for frame in (labels.claims, labels.providers, labels.patients):
         frame["fraud_type"] = frame["fraud_type"].fillna("").astype(str)
     return batch, labels
@@ -385,18 +398,18 @@ def generate_to(scenario: Scenario, out: str | Path, n_claims: int | None = None
             for f in pending:
                 f.result()
         items_w.close()
-        claims_w = _TableWriter(tmp, "claims", fmt, parts, parts or 1)
-        claims = tables["claims"]
-        if parts:
-            bounds = np.linspace(0, claims.num_rows, parts + 1).astype(int)
-            for p in range(parts):
-                claims_w.write(claims.slice(bounds[p], bounds[p + 1] - bounds[p]), p)
-        else:
-            claims_w.write(claims, 0)
+        # claims and labels/claims block by block, so that no whole-table copy is held
+        claims_w = _TableWriter(tmp, "claims", fmt, parts, n_blocks)
+        labels_w = _TableWriter(tmp, "labels/claims", fmt, None, n_blocks, schema=arrow_schema(LABEL_TABLES["claims"]))
+        for b in range(n_blocks):
+            lo, hi = b * BLOCK, min(plan.n, (b + 1) * BLOCK)
+            claims, claim_labels = _claims_slice(plan, tables, lo, hi)
+            claims_w.write(claims, b)
+            labels_w.write(claim_labels, b)
         claims_w.close()
+        labels_w.close()
         for name in ("patients", "providers"):
             _write_whole(tables[name], tmp / name, fmt)
-        (tmp / "labels").mkdir()
         for name, table in tables["labels"].items():
             _write_whole(table, tmp / "labels" / name, fmt)
     return _summary(plan, tables)
