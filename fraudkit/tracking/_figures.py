@@ -58,7 +58,7 @@ def scheme_recall(metrics: dict, path: Path) -> Path | None:
         return None
     plt = _pyplot()
     frame = pd.DataFrame(rows, columns=["level", "scheme", "recall"])
-    table = frame.pivot(index="scheme", columns="level", values="recall").sort_index()
+    table = frame.pivot(index="scheme", columns="level", values="recall").sort_index(ascending=False)  # a..z from the top
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(table) + 1.6))
     table.plot.barh(ax=ax)
     ax.set(xlabel="recall", xlim=(0, 1), ylabel="", title="Recall per scheme (providers: top k; claims: top 5 %)")
@@ -79,7 +79,8 @@ def feature_importance(importance: pd.DataFrame, path: Path, top: int = 12) -> P
     for ax, level in zip(axes[0], levels):
         part = importance[importance["level"] == level].nlargest(top, "importance").iloc[::-1]
         ax.barh(part["feature"], part["importance"])
-        ax.set(title=level, xlabel="importance")
+        ax.set(title=level, xlabel="mean −log tail probability" if level.startswith("detectors")
+               else "mean contribution log(1 + |robust z|)")
         ax.tick_params(axis="y", labelsize=7)
     fig.suptitle("What drives the most suspicious entities")
     fig.tight_layout()

@@ -149,8 +149,10 @@ def feature_importance(model, batch: Batch, result, k: int = DEFAULT_K, top_clai
                                     "importance": list(evidence.values())}))
     if not frames:
         return pd.DataFrame(columns=["level", "feature", "importance"])
-    out = pd.concat(frames, ignore_index=True)
-    return out.sort_values(["level", "importance"], ascending=[True, False], kind="stable").reset_index(drop=True)
+    out = pd.concat(frames, ignore_index=True)  # levels stay in order: claims, patients, providers, detectors
+    out["_level"] = pd.factorize(out["level"])[0]
+    out = out.sort_values(["_level", "importance"], ascending=[True, False], kind="stable")
+    return out.drop(columns="_level").reset_index(drop=True)
 
 
 def _rounded(metrics: dict) -> dict:
