@@ -215,6 +215,8 @@ def test_tampered_model_is_refused(trained, client, tmp_path):
 
 
 def test_cli_errors_exit_2_with_one_paragraph(trained, capsys, tmp_path, tiny_batch_dir):
+    import fraudkit.cli._score  # noqa: F401  (registers `fraudkit score`, which loads models:/ URIs through tracking)
+
     code, text = run_cli(["promote", "0" * 32, "--alias", "champion"], capsys)
     assert code == 2 and "run '00000000000000000000000000000000' does not exist" in text and "Traceback" not in text
     code, text = run_cli(["compare", "champion", "no-such-alias"], capsys)

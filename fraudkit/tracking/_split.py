@@ -7,6 +7,12 @@ admitted in the earlier part of the batch's period and scored on the later part
 new batch), and the metrics compare those scores with the held-out claims' and
 their providers' labels. No held-out claim, item or feature statistic is seen
 at fit time.
+
+Two consequences worth knowing when reading the metrics. A provider keeps its label
+in the held-out part (a fraudulent actor is one wherever its claims fall: an
+inspection would find it), even if its planted claims happen to fall before the cut.
+And the held-out part is a shorter period than a full batch, so the graph detectors
+see fewer shared patients: held-out metrics are, if anything, pessimistic for them.
 """
 
 from __future__ import annotations
