@@ -32,8 +32,8 @@ NODE_STYLE = {
 }
 
 #: At most this many unflagged claims are drawn per provider (a seeded sample), and this many flagged.
-MAX_UNFLAGGED_POINTS = 600
-MAX_FLAGGED_POINTS = 400
+MAX_UNFLAGGED_POINTS = 400
+MAX_FLAGGED_POINTS = 300
 
 _FONT = dict(family="system-ui, -apple-system, 'Segoe UI', Roboto, 'Noto Sans', 'Noto Sans CJK SC', 'Microsoft YaHei', sans-serif",
              size=12, color="#1c2833")
@@ -184,29 +184,37 @@ def cost_figure(claims: pd.DataFrame, pseudonym, evidence: set[str] | None = Non
         return fig, caption
 
     # No peer medians: compare distributions per care type with the same kind of providers.
+    # Boxes are precomputed (5th, 25th, 50th, 75th, 95th percentiles) from every claim, the
+    # provider's too; only the points are a sample.
     order = sorted(claims["care_type"].astype(str).unique())
-    if peer_boxes is not None and len(peer_boxes):
-        peers = peer_boxes.reindex(order).dropna(how="all")
-        if len(peers):
-            traces.append(_trace("box", x=list(peers.index), q1=peers["q1"].tolist(), median=peers["median"].tolist(),
-                                 q3=peers["q3"].tolist(), lowerfence=peers["low"].tolist(),
-                                 upperfence=peers["high"].tolist(), name="peers (same provider type)",
-                                 marker=dict(color=NEUTRAL), fillcolor="rgba(154,165,177,0.25)", hoverinfo="y"))
-    for name, mask, colour in (("this provider", np.ones(len(drawn), bool), ACCENT),
-                               ("flagged claims", drawn["flagged"].to_numpy(), FLAGGED)):
+    own = _percentiles(claims["total_amount"].astype(float).groupby(claims["care_type"].astype(str).to_numpy()))
+    boxes = [("peers (same provider type)", peer_boxes.reindex(order).dropna(how="all") if peer_boxes is not None and len(peer_boxes) else None,
+              NEUTRAL, "rgba(154,165,177,0.25)"),
+             ("this provider (all claims)", own.reindex(order).dropna(how="all"), ACCENT, "rgba(31,78,121,0.15)")]
+    for name, stats, colour, fill in boxes:
+        if stats is None or not len(stats):
+            continue
+        traces.append(_trace("box", x=list(stats.index), q1=stats["q1"].tolist(), median=stats["median"].tolist(),
+                             q3=stats["q3"].tolist(), lowerfence=stats["low"].tolist(), upperfence=stats["high"].tolist(),
+                             name=name, offsetgroup=name, marker=dict(color=colour), line=dict(color=colour, width=1),
+                             fillcolor=fill, hoverinfo="y"))
+    points = "its claims" + (" (a sample)" if left_out else "")
+    for name, mask, colour in ((points, ~drawn["flagged"].to_numpy(), ACCENT), ("flagged claims", drawn["flagged"].to_numpy(), FLAGGED)):
         rows = drawn[mask]
         if not len(rows):
             continue
+        # a box trace only for its jittered points: same slot for both, box itself invisible
         traces.append(_trace("box", x=rows["care_type"].astype(str).tolist(), y=rows["total_amount"].to_numpy(float),
-                             name=name, boxpoints="all", jitter=0.5, pointpos=0, marker=dict(color=colour, size=6, opacity=0.7),
-                             line=dict(color=colour, width=1),
-                             fillcolor="rgba(31,78,121,0.12)" if name == "this provider" else "rgba(192,57,43,0.10)",
+                             name=name, offsetgroup="points", boxpoints="all", jitter=0.6, pointpos=0, hoveron="points",
+                             marker=dict(color=colour, size=6 if colour == ACCENT else 8, opacity=0.6 if colour == ACCENT else 0.9),
+                             line=dict(color="rgba(0,0,0,0)", width=0), fillcolor="rgba(0,0,0,0)",
                              customdata=_claim_customdata(rows, pseudonym), hovertemplate=CLAIM_HOVER))
     fig = _figure(traces, _layout(boxmode="group", xaxis=dict(title="care type", categoryorder="array", categoryarray=order),
                                 yaxis=dict(type="log", title="claim total", gridcolor="#eaecee",
                                            **money_ticks(float(claims["total_amount"].clip(lower=1).min()) * 0.8,
                                                          float(claims["total_amount"].max()) * 1.25))))
-    caption += ". No peer medians in this run: boxes compare the provider's claims with all claims of the same provider type."
+    caption += (". No peer medians in this run: per care type, the claims of all providers of the same type, this "
+                "provider's claims, and its claims one by one (boxes: 5th, 25th, 50th, 75th, 95th percentiles).")
     return fig, caption
 
 
@@ -218,10 +226,14 @@ def peer_quartiles(claims: pd.DataFrame, provider_type: pd.Series) -> dict[str, 
     """
     kind = claims["provider_id"].astype(str).map(provider_type.astype(str))
     amount = claims["total_amount"].astype(float)
-    grouped = amount.groupby([kind.to_numpy(), claims["care_type"].astype(str).to_numpy()])
+    q = _percentiles(amount.groupby([kind.to_numpy(), claims["care_type"].astype(str).to_numpy()]))
+    return {t: frame.droplevel(0) for t, frame in q.groupby(level=0)}
+
+
+def _percentiles(grouped) -> pd.DataFrame:
     q = grouped.quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()
     q.columns = ["low", "q1", "median", "q3", "high"]
-    return {t: frame.droplevel(0) for t, frame in q.groupby(level=0)}
+    return q
 
 
 def _flatten_members(members) -> set[str]:
@@ -295,6 +307,9 @@ def network_figure(graph: nx.Graph, center: str, pseudonym, highlight: set[str] 
         return _figure([], _layout()), "No network: the provider has no claims."
     labels = {n: str(d.get("label", n)) for n, d in graph.nodes(data=True)}
     centre_node = next((n for n in graph if labels[n] == str(center) and graph.nodes[n].get("kind") != "patient"), None)
+    if centre_node is not None:
+        # Trimming a large neighbourhood can strand a few nodes; drawn, they would squash the rest.
+        graph = graph.subgraph(nx.node_connected_component(graph, centre_node))
     k = 2.2 / np.sqrt(max(graph.number_of_nodes(), 1))
     pos = nx.spring_layout(graph, seed=seed, k=k, iterations=60, weight=None)
     origin = np.asarray(pos[centre_node]) if centre_node is not None else np.zeros(2)

@@ -329,7 +329,7 @@ def _block_summary(number: int, block: dict, members: set[str]) -> str:
         parts.append(f"{len(members):,} members")
     ratio = block.get("density_ratio")
     if ratio is not None and np.isfinite(float(ratio)):
-        parts.append(f"{float(ratio):,.0f}× the batch's density")
+        parts.append(f"{float(ratio):,.1f}× the batch's density")
     elif block.get("density") is not None:
         parts.append(f"density {float(block['density']):.2f}")
     if block.get("money") is not None:
