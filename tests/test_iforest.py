@@ -96,5 +96,5 @@ def test_compiled_forest_scores_equal_scikit_learn(toy):
     _, _, f = toy
     for max_features in (1.0, 0.6):
         det = IsolationForestDetector(random_state=1, max_features=max_features, n_estimators=50).fit(f.claims)
-        t = det._scaled(det._matrix(f.claims))
+        t = det._scaled(det._matrix(f.claims), f.claims)
         np.testing.assert_array_equal(det.flat_forest_.score_samples(t), det.forest_.score_samples(t))

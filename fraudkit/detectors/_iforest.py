@@ -101,6 +101,17 @@ def _default_features(entity: str) -> list[str]:
     return {"claim": CLAIM_MODEL_FEATURES, "patient": PATIENT_MODEL_FEATURES, "provider": PROVIDER_MODEL_FEATURES}[entity]
 
 
+def _robust(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and robust scale per column (1.4826·MAD, else 1.2533·mean absolute deviation, else 1)."""
+    if len(values) == 0:
+        return np.zeros(values.shape[1]), np.ones(values.shape[1])
+    center = np.nan_to_num(np.nanmedian(values, axis=0))
+    dev = np.abs(values - center)
+    mad, mean_dev = 1.4826 * np.nanmedian(dev, axis=0), 1.2533 * np.nanmean(dev, axis=0)
+    scale = np.where(mad > 1e-9, mad, np.where(mean_dev > 1e-9, mean_dev, 1.0))
+    return center, np.nan_to_num(scale, nan=1.0)
+
+
 class IsolationForestDetector(BaseDetector):
     """Scikit-learn ``IsolationForest`` on a fraudkit feature table (claims, patients or providers).
 
@@ -124,6 +135,11 @@ class IsolationForestDetector(BaseDetector):
         Passed to :class:`sklearn.ensemble.IsolationForest` untouched.
     one_sided : bool, default=True
         Ignore the harmless tail of directed features.
+    peer_column : str, None or "auto", default="auto"
+        Column of X holding a peer group (e.g. provider type × tier): the robust scaling
+        is then learned per group (groups of fewer than 10 rows use the overall
+        statistics), so that a hospital is compared with hospitals, not with pharmacies.
+        "auto" = ``peer_group`` when X has it.
     contamination, budget
         See :class:`fraudkit.detectors.BaseDetector`.
 
@@ -150,7 +166,8 @@ class IsolationForestDetector(BaseDetector):
 
     def __init__(self, entity: str = "claim", features: list[str] | None = None, n_estimators: int = 200,
                  max_samples: int | float | str = 256, max_features: float = 1.0, one_sided: bool = True,
-                 contamination: float = 0.05, budget: int | None = None, random_state=None, n_jobs: int | None = None):
+                 peer_column: str | None = "auto", contamination: float = 0.05, budget: int | None = None,
+                 random_state=None, n_jobs: int | None = None):
         super().__init__(contamination=contamination, budget=budget)
         self.entity = entity
         self.features = features
@@ -158,6 +175,7 @@ class IsolationForestDetector(BaseDetector):
         self.max_samples = max_samples
         self.max_features = max_features
         self.one_sided = one_sided
+        self.peer_column = peer_column
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -182,17 +200,19 @@ class IsolationForestDetector(BaseDetector):
         self.features_ = cols
         self.n_features_in_ = len(cols)
         values = self._matrix(X)
-        center = np.nanmedian(values, axis=0) if len(values) else np.zeros(len(cols))
-        center = np.nan_to_num(center)
-        dev = np.abs(values - center)
-        mad = 1.4826 * np.nanmedian(dev, axis=0) if len(values) else np.ones(len(cols))
-        mean_dev = 1.2533 * np.nanmean(dev, axis=0) if len(values) else np.ones(len(cols))
-        scale = np.where(mad > 1e-9, mad, np.where(mean_dev > 1e-9, mean_dev, 1.0))
-        self.center_, self.scale_ = center, np.nan_to_num(scale, nan=1.0)
+        self.center_, self.scale_ = _robust(values)
+        self.peer_column_ = ("peer_group" if "peer_group" in X.columns else None) if self.peer_column == "auto" else self.peer_column
+        self.peer_stats_ = {}
+        if self.peer_column_ is not None:
+            groups = X[self.peer_column_].to_numpy()
+            for g in np.unique(groups):
+                rows = groups == g
+                if rows.sum() >= 10:
+                    self.peer_stats_[g] = _robust(values[rows])
         self.direction_ = np.array([DIRECTIONS.get(c, 0) if self.one_sided else 0 for c in cols])
         self.forest_ = IsolationForest(n_estimators=self.n_estimators, max_samples=self._max_samples(len(values)),
                                        max_features=self.max_features, random_state=self.random_state, n_jobs=self.n_jobs)
-        t = self._scaled(values)
+        t = self._scaled(values, X)
         self.forest_.fit(t)
         self.flat_forest_ = _FlatForest(self.forest_) if HAVE_NUMBA else None
         return -self._forest_scores(t)
@@ -201,7 +221,7 @@ class IsolationForestDetector(BaseDetector):
         X = self._check_frame(X)
         if len(X) == 0:
             return np.empty(0)
-        return -self._forest_scores(self._scaled(self._matrix(X)))
+        return -self._forest_scores(self._scaled(self._matrix(X), X))
 
     def explain(self, X, top: int = 3) -> pd.DataFrame:
         """Per row, the ``top`` features farthest in their suspicious tail, with a sentence each.
@@ -215,7 +235,7 @@ class IsolationForestDetector(BaseDetector):
         X = self._check_frame(X)
         if len(X) == 0:
             return pd.DataFrame(columns=EXPLAIN_COLUMNS)
-        t = np.abs(self._scaled(self._matrix(X)))
+        t = np.abs(self._scaled(self._matrix(X), X))
         k = min(top, t.shape[1])
         order = np.argsort(-t, axis=1, kind="stable")[:, :k]
         contrib = np.take_along_axis(t, order, axis=1)
@@ -244,8 +264,15 @@ class IsolationForestDetector(BaseDetector):
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
         return X[self.features_].to_numpy(dtype=float, na_value=np.nan)
 
-    def _scaled(self, values: np.ndarray) -> np.ndarray:
-        z = (values - self.center_) / self.scale_
+    def _scaled(self, values: np.ndarray, X: pd.DataFrame) -> np.ndarray:
+        center = np.broadcast_to(self.center_, values.shape).copy()
+        scale = np.broadcast_to(self.scale_, values.shape).copy()
+        if getattr(self, "peer_stats_", None):
+            groups = X[self.peer_column_].to_numpy()
+            for g, (c, s) in self.peer_stats_.items():
+                rows = groups == g
+                center[rows], scale[rows] = c, s
+        z = (values - center) / scale
         z = np.where(np.isnan(z), 0.0, z)
         return np.where(self.direction_ > 0, np.maximum(z, 0.0), z)
 

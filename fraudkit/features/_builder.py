@@ -24,6 +24,7 @@ PTYPES = ("hospital", "clinic", "pharmacy")
 _PEER_METRICS = {"log_cost": 0.05, "los": 0.5, "lines": 0.5, "drug_share": 0.02, "exam_share": 0.02,
                  "log_drug": 0.1, "eligible_share": 0.02, "lines_per_day": 0.1}
 _QS = np.linspace(0.0, 1.0, 41)
+PRIOR_CLAIMS = 20.0  # pseudo-claims shrinking provider shares and means towards the batch-wide value
 
 
 @dataclass
@@ -52,6 +53,7 @@ class _Base:
         self.n_pat, self.n_prov = len(pat), len(prov)
         regions, _ = pd.factorize(pd.concat([pat["region"].astype("str"), prov["region"].astype("str")], ignore_index=True))
         self.pat_region, self.prov_region_all = regions[: len(pat)], regions[len(pat):]
+        self.prov_region_str = prov["region"].astype("str")
         self.prov_type_all = cat_codes(prov["provider_type"], PTYPES)
         self.prov_tier_all = prov["tier"].to_numpy(dtype=np.int64)
         self.prov_beds_all = prov["beds"].to_numpy(dtype=float)
@@ -202,9 +204,25 @@ class FeatureBuilder(BaseEstimator):
         self.code_vocab_ = pd.Index(np.asarray(b.code_values, dtype=object))
         v = len(self.code_vocab_)
         code = b.code_raw.astype(np.int64)
-        price = pd.Series(b.price).groupby(code, sort=True).median()
-        self.ref_price_ = np.full(v, np.nan)
-        self.ref_price_[price.index.to_numpy()] = price.to_numpy()
+        # reference price: median unit price of the code at providers of the same region and tier
+        # (service prices are set per region and hospital level), else same tier, else anywhere
+        self.region_vocab_ = pd.Index(np.asarray(pd.unique(b.prov_region_str), dtype=object))
+        n_reg = len(self.region_vocab_) if v * len(self.region_vocab_) * 4 <= 20_000_000 else 0
+        tier = np.clip(b.tier, 0, 3)[b.cidx]
+        self.ref_price_ = _median_table(b.price, code, np.zeros_like(code), v, 1, 1)[:, 0]
+        self.ref_price_tier_ = _median_table(b.price, code, tier, v, 4, 5)
+        region = codes_in(self.region_vocab_, b.prov_region_str)[b.vcode][b.cidx] if n_reg else None
+        self.ref_price_region_ = _median_table(b.price, code, region * 4 + tier, v, n_reg * 4, 5) if n_reg else None
+        # where a drug's unit price sits among the drug lines of the same diagnosis and care
+        drug = (b.kind == DRUG) & (b.price > 0)
+        drow = self._context_row(b, dx)[b.cidx[drug]]
+        dx_known = drow >= 4
+        frame_rows = np.concatenate([drow[dx_known], b.care[b.cidx[drug]]])  # each line counts for both contexts
+        frame_vals = np.log(np.concatenate([b.price[drug][dx_known], b.price[drug]]))
+        keys, counts = np.unique(frame_rows, return_counts=True)
+        keys = keys[counts >= self.min_peers]
+        self.drug_price_rows_ = keys
+        self.drug_price_q_ = group_quantiles(frame_vals, frame_rows, keys, _QS)
         # share of the claims of a context (category×care, and care type alone) billing each code
         ctx_dx, ctx_care = np.where(dx >= 0, dx * 4 + b.care, -1), -(b.care + 1)
         pairs = pd.DataFrame({"claim": b.cidx, "code": code}).drop_duplicates()
@@ -223,12 +241,32 @@ class FeatureBuilder(BaseEstimator):
         sample = rng.choice(b.m, self.max_fit_lines, replace=False) if b.m > self.max_fit_lines else np.arange(b.m)
         self.code_profile_ = self._profile(code[sample], b.female[b.cidx[sample]], b.age[b.cidx[sample]], v)
         self.dx_profile_ = self._profile(np.where(dx >= 0, dx, -1), b.female, b.age, len(self.dx_vocab_))
+        # typical units per day of each drug among its repeat buyers
+        _, rate, _ = _drug_rates(b, code)
+        self.drug_rate_ = np.zeros(v)
+        if len(rate[0]):
+            med = pd.Series(rate[0]).groupby(rate[1]).median()
+            self.drug_rate_[med.index.to_numpy()] = med.to_numpy()
         # provider peers: admissions per bed by type and tier
         prov = self._provider_base(b)
         frame = pd.DataFrame({"_key": prov["class"], "log_adm": np.log1p(prov["admissions_per_bed"])})[prov["beds"] > 0]
         self.provider_stats_ = robust_location_scale(frame, "_key", {"log_adm": 0.05}, 5)
         self.n_features_in_ = len(CLAIM_COLUMNS)
         return self
+
+    def _line_codes(self, b: _Base) -> np.ndarray:
+        """Each item line's code in the fit-time vocabulary (-1 = unseen)."""
+        if not b.m:
+            return np.empty(0, np.int64)
+        cached = getattr(b, "_vocab_codes", None)
+        if cached is None:
+            cached = codes_in(self.code_vocab_, pd.Series(np.asarray(b.code_values, dtype=object), dtype="str"))[b.code_raw]
+            b._vocab_codes = cached
+        return cached
+
+    def _context_row(self, b: _Base, dx: np.ndarray) -> np.ndarray:
+        """Row of a claim's diagnosis×care context: 4 + category×4 + care; rows 0..3 = care type only."""
+        return np.where(dx >= 0, dx * 4 + b.care + 4, b.care)
 
     def _context(self, b: _Base, dx: np.ndarray) -> np.ndarray:
         """Context for item typicality: category×care where known, else care type (negative keys)."""
@@ -316,12 +354,33 @@ class FeatureBuilder(BaseEstimator):
         out["dup_lines"] = b.dup_lines
         out["dup_share"] = b.dup_lines / np.maximum(b.lines, 1)
         # prices against the learned catalogue reference
-        code = codes_in(self.code_vocab_, pd.Series(np.asarray(b.code_values, dtype=object), dtype="str"))[b.code_raw] if b.m else np.empty(0, np.int64)
-        ref = np.where(code >= 0, self.ref_price_[np.maximum(code, 0)], np.nan)
+        code = self._line_codes(b)
+        kc = np.maximum(code, 0)
+        ref = np.where(code >= 0, self.ref_price_[kc], np.nan)
+        tier = np.clip(b.tier, 0, 3)[b.cidx]
+        ref = np.where(code >= 0, np.where(np.isnan(self.ref_price_tier_[kc, tier]), ref, self.ref_price_tier_[kc, tier]), ref)
+        if self.ref_price_region_ is not None:
+            region = codes_in(self.region_vocab_, b.prov_region_str)[b.vcode][b.cidx]
+            col = np.maximum(region, 0) * 4 + tier
+            by_region = self.ref_price_region_[kc, col]
+            ref = np.where((code >= 0) & (region >= 0) & ~np.isnan(by_region), by_region, ref)
         ratio = np.where(ref > 0, b.price / np.where(ref > 0, ref, 1.0), 1.0)
         out["price_ratio_max"] = np.maximum(group_max(b.cidx, ratio, n, fill=1.0), 1.0)
         over = np.where(ref > 0, np.maximum(b.amount - b.qty * np.nan_to_num(ref), 0.0), 0.0)
         out["overprice_share"] = group_sum(b.cidx, over, n) / np.maximum(b.item_total, 0.01)
+        # drug prices against the drugs billed for the same diagnosis and care
+        drug = (b.kind == DRUG) & (b.price > 0)
+        ctx_row = self._context_row(b, dx)
+        drow = ctx_row[b.cidx[drug]]
+        found = _find(self.drug_price_rows_, drow)
+        qrow = np.where(found >= 0, found, _find(self.drug_price_rows_, b.care[b.cidx[drug]]))
+        pct = np.full(len(drow), 0.5)
+        has = qrow >= 0
+        if has.any():
+            pct[has] = (self.drug_price_q_[qrow[has]] < np.log(b.price[drug][has])[:, None]).mean(axis=1)
+        w = b.amount[drug]
+        drug_money = group_sum(b.cidx[drug], w, n)
+        out["drug_price_pct"] = np.where(drug_money > 0, group_sum(b.cidx[drug], w * pct, n) / np.maximum(drug_money, 1e-9), 0.5)
         # items atypical for the diagnosis
         v = len(self.code_vocab_)
         ctx = self._context(b, dx)
@@ -425,7 +484,9 @@ class FeatureBuilder(BaseEstimator):
         outside = b.care != INPATIENT
         drug_days = group_sum(pc[outside], b.drug_qty[outside], P)
         out["drug_days"] = drug_days
-        out["supply_ratio"] = np.where(cnt > 0, drug_days / (span + 30), 0.0)
+        pair_patient, rate, _ = _drug_rates(b, self._line_codes(b))
+        ratio = rate[0] / np.where(self.drug_rate_[rate[1]] > 0, self.drug_rate_[rate[1]], np.inf) if len(rate[0]) else np.zeros(0)
+        out["supply_ratio"] = group_max(pair_patient, np.nan_to_num(ratio), P, fill=0.0)
         day_key = pc.astype(np.int64) * 1_000_000 + (b.admit - b.admit.min())
         d, r, _ = pair_counts(day_key, b.region_v)
         d_of, n_regions = np.unique(d, return_counts=True)
@@ -450,7 +511,8 @@ class FeatureBuilder(BaseEstimator):
         base = self._provider_base(b)
         cnt = np.bincount(vc, minlength=V)[:V].astype(float)
         c1 = np.maximum(cnt, 1)
-        out = pd.DataFrame({"tier": b.prov_tier_all.astype(float), "beds": base["beds"], "claims": cnt},
+        out = pd.DataFrame({"peer_group": base["class"].astype(float), "tier": b.prov_tier_all.astype(float),
+                            "beds": base["beds"], "claims": cnt},
                            index=pd.Index(b.provider_ids.to_numpy(), name="provider_id"))
         out["patients"] = group_nunique(vc, b.pcode, V)
         out["doctors"] = group_nunique(vc, b.doctor, V)
@@ -468,9 +530,13 @@ class FeatureBuilder(BaseEstimator):
         n_in = np.maximum(np.bincount(vc[inpat], minlength=V)[:V], 1)
 
         def mean(values, sel=None):
-            if sel is None:
-                return group_sum(vc, values, V) / c1
-            return group_sum(vc[sel], values[sel], V) / n_in
+            # shrunk towards the batch-wide mean by PRIOR_CLAIMS pseudo-claims, so that a provider
+            # with a handful of claims does not look extreme by chance
+            values = np.asarray(values, dtype=float)
+            if sel is not None:
+                return (group_sum(vc[sel], values[sel], V) + PRIOR_CLAIMS * (values[sel].mean() if sel.any() else 0.0)) / (
+                    np.bincount(vc[sel], minlength=V)[:V] + PRIOR_CLAIMS)
+            return (group_sum(vc, values, V) + PRIOR_CLAIMS * (values.mean() if len(values) else 0.0)) / (cnt + PRIOR_CLAIMS)
 
         out["cost_z_mean"] = mean(col("cost_z"))
         out["los_z_mean"] = mean(col("los_z"), inpat)
@@ -485,6 +551,18 @@ class FeatureBuilder(BaseEstimator):
         out["overprice_share"] = group_sum(vc, col("overprice_share") * b.item_total, V) / money
         out["atypical_share"] = group_sum(vc, col("atypical_share") * b.item_total, V) / money
         out["drug_cost_z_mean"] = mean(col("drug_cost_z"))
+        # shares of claims in a suspicious tail: a scheme touches a share of an actor's claims,
+        # which a mean over all of them dilutes
+        out["overpriced_claim_share"] = mean((col("price_ratio_max") > 1.05).astype(float))
+        out["dup_claim_share"] = mean((col("dup_lines") > 0).astype(float))
+        has_drug = b.drug_amount > 0
+        out["expensive_drug_share"] = mean((col("drug_price_pct") > 0.9).astype(float), has_drug)
+        out["cost_outlier_share"] = mean((col("cost_z") > 3).astype(float))
+        out["cheap_for_group_share"] = mean((col("cost_z") < -1).astype(float), inpat)
+        out["long_stay_share"] = mean((col("los_z") > 3).astype(float), inpat)
+        out["empty_stay_share"] = mean((col("empty_day_share") > 0.2).astype(float), inpat)
+        out["cohort_share"] = mean((col("cohort_lift") > 2).astype(float), inpat)
+        out["atypical_claim_share"] = mean((col("atypical_share") > 0.2).astype(float))
         out["exam_pattern_share"] = mean(((col("exam_pattern_lift") > 5) & (col("exam_pattern_claims") >= 10)).astype(float))
         out["exam_line_lift_mean"] = mean(col("exam_line_lift"))
         out["weekend_share"] = mean(col("weekend"))
@@ -503,6 +581,8 @@ class FeatureBuilder(BaseEstimator):
         supply = patients["supply_ratio"].to_numpy()[b.pcode]
         out["patient_supply_ratio_mean"] = mean(supply)
         out["high_supply_share"] = mean((supply > 2).astype(float))
+        high = supply > 2
+        out["high_supply_patients"] = group_nunique(vc[high], b.pcode[high], V)
         out["patient_providers_mean"] = mean(patients["providers_per_90d"].to_numpy()[b.pcode])
         out["partner_share"], out["partner_lift"] = self._partners(b, out["patients"].to_numpy()) if self.partners else (0.0, 0.0)
         return out
@@ -555,6 +635,50 @@ class _PairSet:
         key = r.astype(np.int64) * self.n_cols + c
         pos = np.clip(np.searchsorted(self.keys, key), 0, max(len(self.keys) - 1, 0))
         return ok & (self.keys[pos] == key) if len(self.keys) else np.zeros(len(rows), dtype=bool)
+
+
+def _drug_rates(b: _Base, code: np.ndarray, min_purchases: int = 3):
+    """Units per day of each (patient, drug) bought at least ``min_purchases`` times outside stays.
+
+    rate = units bought before the last purchase / days from the first to the last purchase:
+    what was consumed between purchases. Returns (patient per pair, (rate, code) per pair, pair count).
+    """
+    drug = (b.kind == DRUG) & (code >= 0)
+    drug &= (b.care != INPATIENT)[b.cidx]
+    claim = b.cidx[drug]
+    p, c, q, d = b.pcode[claim].astype(np.int64), code[drug].astype(np.int64), b.qty[drug], b.admit[claim]
+    if len(p) == 0:
+        return np.zeros(0, np.int64), (np.zeros(0), np.zeros(0, np.int64)), 0
+    order = np.lexsort((d, c, p))
+    p, c, q, d = p[order], c[order], q[order], d[order]
+    start = np.flatnonzero(np.r_[True, (p[1:] != p[:-1]) | (c[1:] != c[:-1])])
+    end = np.r_[start[1:], len(p)] - 1
+    n = end - start + 1
+    total = np.add.reduceat(q, start)
+    keep = (n >= min_purchases) & (d[end] > d[start])
+    rate = (total - q[end])[keep] / (d[end] - d[start])[keep]
+    return p[start][keep], (rate, c[start][keep]), int(keep.sum())
+
+
+def _find(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Position of each query in ``sorted_keys`` (unique, ascending), -1 where absent."""
+    if len(sorted_keys) == 0:
+        return np.full(len(queries), -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(sorted_keys, queries), len(sorted_keys) - 1)
+    return np.where(sorted_keys[pos] == queries, pos, -1)
+
+
+def _median_table(values, code, col, n_codes: int, n_cols: int, min_count: int) -> np.ndarray:
+    """Dense (code, col) table of the median of ``values``; NaN where fewer than ``min_count`` rows."""
+    table = np.full((n_codes, max(n_cols, 1)), np.nan)
+    ok = (code >= 0) & (col >= 0)
+    key = code[ok].astype(np.int64) * max(n_cols, 1) + col[ok]
+    g = pd.Series(values[ok]).groupby(key)
+    med, cnt = g.median(), g.size()
+    med = med[cnt.to_numpy() >= min_count]
+    idx = med.index.to_numpy()
+    table[idx // max(n_cols, 1), idx % max(n_cols, 1)] = med.to_numpy()
+    return table
 
 
 def pair_counts(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

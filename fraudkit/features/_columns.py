@@ -35,7 +35,8 @@ CLAIM_COLUMNS: dict[str, str] = {
     "lines_per_day_z": "robust z-score of lines_per_day within the peer group",
     "dup_lines": "item lines repeating an item_code already billed on the same service_date",
     "dup_share": "dup_lines / lines",
-    "price_ratio_max": "largest unit_price / reference price of its item_code (reference = median unit price at fit)",
+    "price_ratio_max": "largest unit_price / reference price of its item_code (reference = median unit price at fit at providers of the same region and tier, else same tier, else all)",
+    "drug_price_pct": "amount-weighted mean percentile of the claim's drug unit prices among drug lines of the same diagnosis category and care type at fit (0.5 without drugs)",
     "overprice_share": "share of the billed amount above the reference prices (Σ max(0, amount − quantity·reference) / total)",
     "atypical_share": "share of the billed amount on item codes seen in < rare_item_share of the peer claims at fit",
     "empty_days": "inpatient: calendar days of the stay without any drug, exam, treatment, consumable or other line",
@@ -60,8 +61,9 @@ CLAIM_COLUMNS: dict[str, str] = {
     "patient_max_claims_30d": "the patient's largest number of claims in any 30-day window",
 }
 
-#: Patient feature table (index ``patient_id``). Drug quantity is read as days of supply
-#: (one unit = one day), the convention of outpatient prescriptions in the contract.
+#: Patient feature table (index ``patient_id``). Drug quantity becomes days of supply through each
+#: drug's typical units per day among its repeat buyers at fit (one unit = one day when quantity is
+#: recorded in days), so packs, boxes and days all work.
 PATIENT_COLUMNS: dict[str, str] = {
     "claims": "number of claims",
     "span_days": "days from first to last claim date, plus one",
@@ -70,8 +72,8 @@ PATIENT_COLUMNS: dict[str, str] = {
     "providers_per_90d": "distinct providers per 90 days (span floored at 90 days)",
     "pharmacies_per_90d": "distinct pharmacies per 90 days",
     "doctors_per_90d": "distinct doctors per 90 days",
-    "drug_days": "days of drug supplied outside stays (Σ quantity of drug lines)",
-    "supply_ratio": "drug_days / (span_days + 30): ≫ 1 means buying far beyond need",
+    "drug_days": "drug quantity bought outside stays (Σ quantity of drug lines; days when quantity is in days)",
+    "supply_ratio": "largest, over drugs bought ≥ 3 times, of units per day consumed between purchases / the drug's typical units per day among repeat buyers at fit (= days supplied / days elapsed); ≫ 1 means buying far beyond need",
     "distant_days": "days on which the card was used in two or more regions",
     "stay_overlaps": "claims made while the patient was in hospital elsewhere",
     "out_of_region_share": "share of claims at providers of another region",
@@ -79,8 +81,11 @@ PATIENT_COLUMNS: dict[str, str] = {
     "fund_paid": "fund_paid summed over the patient's claims",
 }
 
-#: Provider feature table (index ``provider_id``).
+#: Provider feature table (index ``provider_id``). Means and shares over a provider's claims are
+#: shrunk towards the batch-wide value by 20 pseudo-claims, so that small providers are not
+#: extreme by chance.
 PROVIDER_COLUMNS: dict[str, str] = {
+    "peer_group": "provider type × 4 + tier (hospital 0–3, clinic 4, pharmacy 8): providers are compared within it",
     "tier": "provider tier (0 clinic or pharmacy, 1–3 hospital level)",
     "beds": "beds",
     "claims": "number of claims",
@@ -101,6 +106,15 @@ PROVIDER_COLUMNS: dict[str, str] = {
     "overprice_share": "billed amount above reference prices / billed amount",
     "atypical_share": "billed amount on codes atypical for the diagnosis / billed amount",
     "drug_cost_z_mean": "mean claim drug_cost_z",
+    "overpriced_claim_share": "share of claims with a unit price over 1.05× its reference price",
+    "dup_claim_share": "share of claims with an item line repeated on the same day",
+    "expensive_drug_share": "share of claims with drugs whose drug_price_pct is above 0.9",
+    "cost_outlier_share": "share of claims with cost_z above 3",
+    "cheap_for_group_share": "share of inpatient claims with cost_z below −1 (a diagnosis richer than the bill)",
+    "long_stay_share": "share of inpatient claims with los_z above 3",
+    "empty_stay_share": "share of inpatient claims with more than 20 % empty stay days",
+    "cohort_share": "share of inpatient claims admitted and discharged in a group (cohort_lift above 2)",
+    "atypical_claim_share": "share of claims with more than 20 % of the bill on items atypical for the diagnosis",
     "exam_pattern_share": "share of claims whose exam set is over-represented here (exam_pattern_lift > 5 and ≥ 10 claims)",
     "exam_line_lift_mean": "mean claim exam_line_lift",
     "weekend_share": "share of claims admitted on a weekend",
@@ -111,6 +125,7 @@ PROVIDER_COLUMNS: dict[str, str] = {
     "doctor_hhi": "Herfindahl index of claims over doctors (1 = one doctor)",
     "patient_supply_ratio_mean": "mean supply_ratio of the provider's patients (claim-weighted)",
     "high_supply_share": "share of claims by patients with supply_ratio > 2",
+    "high_supply_patients": "distinct patients with supply_ratio > 2 among the provider's patients",
     "patient_providers_mean": "mean providers_per_90d of the provider's patients (claim-weighted)",
     "partner_share": "largest share of this provider's patients also seen at one other provider",
     "partner_lift": "shared patients with that top partner / number expected if patients chose independently",
@@ -120,12 +135,12 @@ PROVIDER_COLUMNS: dict[str, str] = {
 #: Detectors use it to ignore the harmless tail (a cheap claim is not fraud evidence).
 DIRECTIONS: dict[str, int] = {name: 1 for name in (*CLAIM_COLUMNS, *PATIENT_COLUMNS, *PROVIDER_COLUMNS)}
 DIRECTIONS.update({"drug_share_z": 0, "exam_share_z": 0, "eligible_share_z": 0, "cost_z": 1, "lines_z": 1,
-                   "peer_level": 0, "tier": 0, "beds": 0})
+                   "peer_level": 0, "tier": 0, "beds": 0, "peer_group": 0})
 
 #: Claim columns the detectors model by default: unitless, comparable across peer groups.
 CLAIM_MODEL_FEATURES = [
     "cost_z", "cost_pct", "los_z", "lines_z", "drug_share_z", "exam_share_z", "drug_cost_z", "eligible_share_z",
-    "lines_per_day_z", "dup_share", "price_ratio_max", "overprice_share", "atypical_share", "empty_day_share",
+    "lines_per_day_z", "dup_share", "price_ratio_max", "overprice_share", "drug_price_pct", "atypical_share", "empty_day_share",
     "claims_during_stay", "readmit_15d", "readmitted_15d", "cohort_lift", "out_of_region", "regions_same_day",
     "providers_same_day", "exam_pattern_lift", "exam_line_lift", "implausible_lines", "implausible_dx",
     "patient_supply_ratio", "patient_pharmacies_90d", "patient_max_claims_30d",
@@ -140,10 +155,11 @@ PATIENT_MODEL_FEATURES = [
 #: Provider columns the detectors model by default.
 PROVIDER_MODEL_FEATURES = [
     "claims_per_patient", "admission_rate_z", "cost_z_mean", "los_z_mean", "peer_outlier_share", "readmit_share",
-    "empty_day_share", "stay_overlap_share", "cohort_lift_mean", "dup_share", "overprice_share", "atypical_share",
-    "drug_cost_z_mean", "exam_pattern_share", "exam_line_lift_mean", "out_of_region_share", "top_region_share",
-    "implausible_share", "top_doctor_share", "patient_supply_ratio_mean", "high_supply_share",
-    "patient_providers_mean", "partner_lift",
+    "empty_day_share", "stay_overlap_share", "cohort_share", "dup_claim_share", "overpriced_claim_share",
+    "expensive_drug_share", "cost_outlier_share", "cheap_for_group_share", "long_stay_share", "empty_stay_share",
+    "atypical_claim_share", "drug_cost_z_mean", "exam_pattern_share", "exam_line_lift_mean", "out_of_region_share",
+    "top_region_share", "implausible_share", "patient_supply_ratio_mean", "high_supply_share",
+    "high_supply_patients", "patient_providers_mean", "partner_lift",
 ]
 
 
@@ -191,6 +207,7 @@ _SENTENCES = {
     "dup_lines": lambda r: f"{_n(r.get('dup_lines'))} item lines billed twice on the same day",
     "price_ratio_max": lambda r: f"unit price {_times(r.get('price_ratio_max'))} catalogue",
     "overprice_share": lambda r: f"{_pct(r.get('overprice_share'))} of the bill above catalogue prices (unit price up to {_times(r.get('price_ratio_max'))} catalogue)",
+    "drug_price_pct": lambda r: f"drugs priced above {_pct(r.get('drug_price_pct'))} of the drugs billed for this diagnosis",
     "atypical_share": lambda r: f"{_pct(r.get('atypical_share'))} of the bill on items rarely used for this diagnosis",
     "empty_day_share": lambda r: f"{_n(r.get('empty_days'))} of the stay's days have no drug, test or treatment",
     "empty_days": lambda r: f"{_n(r.get('empty_days'))} of the stay's days have no drug, test or treatment",
@@ -228,10 +245,20 @@ _SENTENCES = {
     "out_of_region_share": lambda r: f"{_pct(r.get('out_of_region_share'))} of claims from patients of other regions",
     "top_region_share": lambda r: f"{_pct(r.get('top_region_share'))} of outside patients come from one region",
     "implausible_share": lambda r: f"{_pct(r.get('implausible_share'))} of claims have items implausible for the patient",
+    "overpriced_claim_share": lambda r: f"{_pct(r.get('overpriced_claim_share'))} of claims priced above the catalogue",
+    "dup_claim_share": lambda r: f"{_pct(r.get('dup_claim_share'))} of claims bill an item twice on the same day",
+    "expensive_drug_share": lambda r: f"{_pct(r.get('expensive_drug_share'))} of drug claims use the dearest drugs for the diagnosis",
+    "cost_outlier_share": lambda r: f"{_pct(r.get('cost_outlier_share'))} of claims cost far more than their peer group",
+    "cheap_for_group_share": lambda r: f"{_pct(r.get('cheap_for_group_share'))} of stays cost less than their diagnosis group suggests",
+    "long_stay_share": lambda r: f"{_pct(r.get('long_stay_share'))} of stays far longer than their peer group",
+    "empty_stay_share": lambda r: f"{_pct(r.get('empty_stay_share'))} of stays have days with no care billed",
+    "cohort_share": lambda r: f"{_pct(r.get('cohort_share'))} of stays admitted and discharged in groups",
+    "atypical_claim_share": lambda r: f"{_pct(r.get('atypical_claim_share'))} of claims bill items atypical for the diagnosis",
     "top_doctor_share": lambda r: f"one doctor signs {_pct(r.get('top_doctor_share'))} of claims",
     "doctor_hhi": lambda r: f"claims concentrated on few doctors (HHI {_n(r.get('doctor_hhi'))})",
     "patient_supply_ratio_mean": lambda r: f"its patients are supplied {_times(r.get('patient_supply_ratio_mean'))} the days elapsed in drugs",
     "high_supply_share": lambda r: f"{_pct(r.get('high_supply_share'))} of claims by patients buying over twice their need",
+    "high_supply_patients": lambda r: f"{_n(r.get('high_supply_patients'))} of its patients buy drugs over twice their need",
     "patient_providers_mean": lambda r: f"its patients use {_n(r.get('patient_providers_mean'))} providers per 90 days",
     "partner_share": lambda r: f"{_pct(r.get('partner_share'))} of its patients also use one other provider",
     "partner_lift": lambda r: f"shares {_pct(r.get('partner_share'))} of its patients with one other provider ({_times(r.get('partner_lift'))} chance)",
