@@ -157,9 +157,8 @@ def test_no_raw_patient_id_anywhere(tmp_path):
 
 def test_pseudonyms_are_salted_and_the_report_is_reproducible_with_a_salt(tmp_path):
     batch, result = make_batch_and_result()
-    a = write_report(result, batch, tmp_path / "a.html", salt="one").read_text(encoding="utf-8")
-    b = write_report(result, batch, tmp_path / "b.html", salt="one").read_text(encoding="utf-8")
-    c = write_report(result, batch, tmp_path / "c.html", salt="two").read_text(encoding="utf-8")
+    a, b, c = (write_report(result, batch, tmp_path / f"{name}.html", salt=salt, max_cards=1).read_text(encoding="utf-8")
+               for name, salt in (("a", "one"), ("b", "one"), ("c", "two")))
     assert a == b != c
     ring_patient = Pseudonymiser("one")(RING_PATIENTS[2])
     assert ring_patient in a and ring_patient not in c
@@ -171,6 +170,21 @@ def test_without_peer_medians_costs_are_drawn_as_boxes_and_max_cards_limits_card
     assert '"type":"box"' in text and "No peer medians" in text
     assert 'id="card-2"' in text and 'id="card-3"' not in text
     assert "Cards are included for the top 2 only" in text
+
+
+def test_a_provider_without_claims_or_reasons_and_a_budget_beyond_the_providers(tmp_path):
+    batch, result = make_batch_and_result(peer_medians=False)
+    batch.providers.loc[len(batch.providers)] = ["Z1", "clinic", 1, "east", 3]
+    idle = result.providers.iloc[[0]].assign(provider_id="Z1", claims=0, flagged_claims=0, evidence_claims="",
+                                              reasons=np.nan, schemes="", money_at_stake=0.0)
+    result.providers = pd.concat([idle, result.providers], ignore_index=True).assign(inspect=True)
+    result.providers["rank"] = np.arange(1, len(result.providers) + 1)
+    result.reasons, result.blocks = result.reasons.iloc[:0], []
+    result.summary["inspections"] = 50  # more than there are providers
+    text = write_report(result, batch, tmp_path / "r.html", salt="s", max_cards=2).read_text(encoding="utf-8")
+    assert text.count('<article class="card"') == 2 and text.count("<tr>") >= len(result.providers)
+    assert "No claims of this provider in the batch." in text and "No flagged claims." in text
+    assert 'class="reserve' not in text
 
 
 def _tokens_outside_plotlyjs(text: str) -> set[str]:
@@ -206,6 +220,8 @@ def test_report_renders_in_headless_chromium(tmp_path):
 
     batch, result = make_batch_and_result()
     report = write_report(result, batch, tmp_path / "report.html", salt="s")
+    batch_b, result_b = make_batch_and_result(peer_medians=False)
+    boxes = write_report(result_b, batch_b, tmp_path / "boxes.html", max_cards=2)
     problems, requests = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -233,6 +249,11 @@ def test_report_renders_in_headless_chromium(tmp_path):
             assert EVIL_ID in svg_text and "&quot;" not in svg_text and "PAT0" not in svg_text
             pg.screenshot(path=str(tmp_path / "report.png"), full_page=True)
             pg.locator("#card-1").screenshot(path=str(tmp_path / "card-1.png"))
+            # the other cost plot: boxes per care type when the run has no peer medians
+            pg.goto(boxes.as_uri(), wait_until="load")
+            pg.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 4", timeout=20_000)
+            assert pg.locator("#card-1-costs .boxlayer .trace").count() >= 3
+            pg.locator("#card-1").screenshot(path=str(tmp_path / "card-1-boxes.png"))
         finally:
             browser.close()
     assert problems == []

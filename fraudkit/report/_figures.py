@@ -231,6 +231,8 @@ def peer_quartiles(claims: pd.DataFrame, provider_type: pd.Series) -> dict[str, 
 
 
 def _percentiles(grouped) -> pd.DataFrame:
+    if grouped.ngroups == 0:
+        return pd.DataFrame(columns=["low", "q1", "median", "q3", "high"], dtype=float)
     q = grouped.quantile([0.05, 0.25, 0.5, 0.75, 0.95]).unstack()
     q.columns = ["low", "q1", "median", "q3", "high"]
     return q

@@ -227,20 +227,24 @@ class _Report:
             for r, d in self.reasons_of(row)) or '<li class="muted">No written reasons.</li>'
 
         evidence_ids = [c for c in str(row.evidence_claims).split(";") if c] if pd.notna(row.evidence_claims) else []
-        cost_fig, cost_caption = cost_figure(claims, self.pseudonym, set(evidence_ids),
-                                             peer_boxes.get(str(row.provider_type)), seed=int(row.rank))
+        if len(claims):
+            cost_fig, cost_caption = cost_figure(claims, self.pseudonym, set(evidence_ids),
+                                                 peer_boxes.get(str(row.provider_type)), seed=int(row.rank))
+            cost_html = self.figure(f"{anchor}-costs", cost_fig, cost_caption)
+        else:
+            cost_html = '<p class="muted">No claims of this provider in the batch.</p>'
         highlight = blocks[0][2] if blocks else set()
         try:
-            graph = self.network(pid)
-        except KeyError:
+            graph = self.network(pid) if self.batch is not None else None
+        except KeyError:  # not in the network: no claims
             graph = None
         if graph is not None:
             net_html = self.figure(f"{anchor}-network",
                                    *network_figure(graph, pid, self.pseudonym, highlight, seed=0))
         else:
-            net_html = '<p class="muted">This provider is not in the claims network.</p>'
+            net_html = '<p class="muted">No network: the provider has no claims in the batch.</p>'
         plots = (f'<div class="plots"><div><h3>Claim costs against peers</h3>'
-                 f'{self.figure(f"{anchor}-costs", cost_fig, cost_caption)}</div>'
+                 f'{cost_html}</div>'
                  f'<div><h3>Network neighbourhood</h3>{net_html}</div></div>')
         return (f'<article class="card" id="{anchor}"><a class="back" href="#ranking">↑ ranking</a>'
                 f'<h2><span class="rank">#{int(row.rank)}</span>{_e(pid)}</h2>'
