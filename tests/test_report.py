@@ -136,6 +136,7 @@ def test_report_lists_the_top_k_with_cards_and_escapes_text(tmp_path, validated)
     reserve = result.providers.iloc[K:K + page.RESERVE_ROWS]
     assert text.count('<tr class="reserve') == len(reserve)
     assert 'id="card-6"' not in text
+    assert "-0.000" not in text  # suspicions that round to zero from below
     # header: budget and money at stake in the top k
     assert f"¥{top['money_at_stake'].sum():,.0f}" in text
     # plotly.js embedded exactly once, nothing loaded from outside

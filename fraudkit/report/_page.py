@@ -70,7 +70,7 @@ def _money(x) -> str:
 
 
 def _suspicion(x) -> str:
-    return f"{min(max(float(x), 0.0), 1.0):.3f}" if pd.notna(x) else ""
+    return f"{min(max(0.0, float(x)), 1.0):.3f}" if pd.notna(x) else ""  # max(0.0, -0.0) is 0.0, not -0.0
 
 
 def _tier(tier) -> str:
@@ -169,6 +169,7 @@ class _Report:
                 tier = _tier(row.tier)
                 first_reason = str(row.reasons).split(" | ")[0] if pd.notna(row.reasons) else ""
                 share = min(float(row.money_at_stake) / top_money, 1.0) * 100
+                share = max(share, 2.0) if share > 0 else 0.0  # a sliver stays visible; nothing shows nothing
                 cls = ' class="reserve cut"' if is_reserve and i == 0 else (' class="reserve"' if is_reserve else "")
                 rows.append(
                     f'<tr{cls}><td class="num rank">{int(row.rank)}</td><td>{name}<div class="small muted">'
@@ -384,6 +385,15 @@ def write_report(result, batch, path, *, max_cards: int | None = None, salt: str
     -------
     Path
         ``path``.
+
+    Examples
+    --------
+    >>> from fraudkit.io import load_batch
+    >>> from fraudkit.pipeline import load_model
+    >>> batch = load_batch("data/demo")                                   # doctest: +SKIP
+    >>> result = load_model("models/default").score(batch, inspections=20)  # doctest: +SKIP
+    >>> write_report(result, batch, "out/report.html", max_cards=10)      # doctest: +SKIP
+    PosixPath('out/report.html')
     """
     path = Path(path)
     html = _Report(result, batch, salt, max_cards).render()
