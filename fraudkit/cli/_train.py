@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from ._app import UserError, app, console
 
@@ -109,8 +110,8 @@ def compare(
 
     with _mlflow_errors():
         c = compare_runs(run_a, run_b)
-    console.print(f"A = {c.a_label}   (run {c.a})")
-    console.print(f"B = {c.b_label}   (run {c.b})")
+    console.print(Text(f"A = {c.a_label}   (run {c.a})"))
+    console.print(Text(f"B = {c.b_label}   (run {c.b})"))
     table = Table(title="fraudkit compare: held-out metrics")
     table.add_column("metric", no_wrap=True)
     table.add_column("A", justify="right", no_wrap=True)
@@ -119,7 +120,7 @@ def compare(
     for row in c.metrics.itertuples(index=False):
         diff = "–" if row.difference is None or math.isnan(row.difference) else f"{row.difference:+.4f}"
         style = "green" if diff.startswith("+") and diff != "+0.0000" else ("red" if diff.startswith("-") and diff != "-0.0000" else "")
-        table.add_row(row.metric, _fmt(row.a), _fmt(row.b), f"[{style}]{diff}[/]" if style else diff)
+        table.add_row(Text(row.metric), _fmt(row.a), _fmt(row.b), f"[{style}]{diff}[/]" if style else diff)
     console.print(table)
     if len(c.params):
         params = Table(title="Settings that differ")
@@ -127,7 +128,7 @@ def compare(
         params.add_column("A")
         params.add_column("B")
         for row in c.params.itertuples(index=False):
-            params.add_row(row.param, str(row.a), str(row.b))
+            params.add_row(Text(row.param), Text(str(row.a)), Text(str(row.b)))  # values are data, not markup
         console.print(params)
     if not c.same_data:
         console.print("[yellow]note:[/] the two runs were measured on different data (fingerprint, evaluation batch "
@@ -160,7 +161,7 @@ def tune(
         table.add_column(col)
     for row in result.trials.to_dict("records"):
         table.add_row(str(row["trial"]), _fmt(row["providers.precision_at_k"]), _fmt(row["providers.pr_auc"]),
-                      row["changed"] or "(starting config)")
+                      Text(row["changed"] or "(starting config)"))
     console.print(table)
     if out is not None:
         import yaml
