@@ -83,6 +83,8 @@ def train(
             console.print(f"Registered:   fraudkit version {result.version.version}, alias challenger")
         console.print(f"Open the UI:  {_store_hint(uri)}")
         console.print(f"Promote it:   fraudkit promote {result.run_id} --alias champion")
+        console.print(f"Serve it:     MLFLOW_TRACKING_URI={uri} mlflow models serve -m runs:/{result.run_id}/model "
+                      "--env-manager local -p 5001")
 
 
 @app.command()
