@@ -207,7 +207,26 @@ def normal_claims(sc: Scenario, world: World, cat: Catalogue, n_target: int, rng
     cf.los = los
     cf.admit = np.minimum(admit, sc.days - 1 - los).astype(np.int32)
     cf.severity = np.exp(0.35 * rng.standard_normal(n)).astype(np.float32)
-    return cf
+    return _legitimate_noise(cf, sc, cat, world, rng)
+
+
+def _legitimate_noise(cf: ClaimFrame, sc: Scenario, cat: Catalogue, world: World, rng: np.random.Generator) -> ClaimFrame:
+    """Honest care that resembles fraud, so that signals are not trivially clean: readmissions of
+    chronic and severe patients (some within 15 days), and day leave during long stays (a day with
+    only the bed and nursing billed)."""
+    stay = np.flatnonzero(cf.care == INPATIENT)
+    at_risk = stay[(cat.severity[np.maximum(cf.diag[stay], 0)] >= 1) | (world.pat_chronic[cf.patient[stay]] == cf.diag[stay])]
+    again = at_risk[rng.random(len(at_risk)) < 0.06]
+    re = cf.take(again)
+    re.admit = (cf.admit[again] + cf.los[again] + rng.integers(2, 46, len(again))).astype(np.int32)
+    re.los = length_of_stay(cat, re.diag, world.prov_tier[re.provider], rng)
+    fits = re.admit + re.los <= sc.days - 1
+    re = re.take(np.flatnonzero(fits))
+    leave = stay[(cf.los[stay] >= 4) & (rng.random(len(stay)) < 0.02)]
+    cf.hung[leave] = 1
+    cf.hung_from[leave] = 1 + (rng.random(len(leave)) * (cf.los[leave] - 2)).astype(np.int32)
+    cf.flags[leave] |= F_HUNG_NURSING
+    return ClaimFrame.concat([cf, re])
 
 
 def ebmi_mask(world: World, patient: np.ndarray) -> np.ndarray:

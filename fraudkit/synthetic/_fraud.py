@@ -74,6 +74,8 @@ class _Planter:
     # ------------------------------------------------------------------ helpers
     def choose_providers(self, pool: np.ndarray, k: int, volume: np.ndarray) -> np.ndarray:
         cand = np.flatnonzero(pool & self.home & (volume > 0))
+        # at most ~15 % of the eligible providers commit one scheme, so small batches are not mostly fraud
+        k = min(k, max(2, int(round(0.15 * len(cand)))))
         if len(cand) >= 4:  # actors need enough business to leave a trace (and to hide in)
             cand = cand[volume[cand] >= np.quantile(volume[cand], 0.25)]
         if k <= 0 or len(cand) == 0:
@@ -426,10 +428,10 @@ class _Planter:
         for i, p in enumerate(sellers):
             drug = drugs[rng.integers(0, len(drugs))]
             dpp = max(int(cat.days_per_pack[drug]), 1)
-            qty = int(np.ceil(rng.uniform(30, 90) / dpp))
-            supply = qty * dpp
             ratio = _u(rng, cfg.intensity)
-            interval = max(1.0, supply / ratio)
+            # a purchase every few days or weeks (at least five in the period), each supplying `ratio` times the gap
+            interval = max(1.0, min(rng.uniform(30, 90) / ratio, sc.days / 5))
+            qty = max(1, int(np.ceil(interval * ratio / dpp)))
             steps = interval * rng.uniform(0.6, 1.4, int(sc.days / interval) + 2)
             days = (rng.uniform(0, interval) + np.cumsum(steps) - steps[0]).astype(np.int64)
             days = days[days < sc.days]

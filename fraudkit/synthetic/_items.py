@@ -160,7 +160,11 @@ def generate_items(cf: ClaimFrame, ctx: ItemContext, rng: np.random.Generator) -
     rows_d, day = _expand(los[s_idx])
     rows_d = s_idx[rows_d]
     double = rng.random(n) < 0.15
-    L.add(rows_d, np.where(double[rows_d], c["BED0002"], c["BED0001"]), 1, day, 4)
+    # severe cases start in intensive care for a day or three
+    icu_days = np.where((cat.severity[idg] >= 2) & (rng.random(n) < 0.4), rng.integers(1, 4, n), 0)
+    bed = np.where(double[rows_d], c["BED0002"], c["BED0001"])
+    bed = np.where(day < icu_days[rows_d], c["BED0003"], bed)
+    L.add(rows_d, bed, 1, day, 4)
     nursing = np.where(cat.severity[idg] >= 1, c["TRT0004"], c["TRT0003"])
     L.add(rows_d, nursing[rows_d], 1, day, 5)
     dt_ = cat.daily_treatment[idg[rows_d]]
