@@ -214,7 +214,7 @@ def test_tampered_model_is_refused(trained, client, tmp_path):
         stored.write_bytes(original)
 
 
-def test_cli_errors_exit_2_with_one_paragraph(trained, capsys, tmp_path, tiny_batch_dir):
+def test_cli_errors_exit_2_with_one_paragraph(trained, capsys, tmp_path, tiny_batch_dir, monkeypatch):
     import fraudkit.cli._score  # noqa: F401  (registers `fraudkit score`, which loads models:/ URIs through tracking)
 
     code, text = run_cli(["promote", "0" * 32, "--alias", "champion"], capsys)
@@ -231,6 +231,10 @@ def test_cli_errors_exit_2_with_one_paragraph(trained, capsys, tmp_path, tiny_ba
     code, text = run_cli(["train", str(tiny_batch_dir), "--config", bad, "-q"], capsys)
     assert code == 2 and "unknown key 'claim_forests'" in text
     assert not (tmp_path / "o").exists()
+    # looking up a model in a store that does not exist does not create one
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'none.db'}")
+    code, text = run_cli(["compare", "champion", "challenger"], capsys)
+    assert code == 2 and "there is no tracking store" in text and not (tmp_path / "none.db").exists()
 
 
 # ---------------------------------------------------------------------- pyfunc

@@ -40,13 +40,20 @@ def quiet_mlflow() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def connect(uri: str | None = None):
-    """Point MLflow at the store and return ``(MlflowClient, resolved uri)``."""
+def connect(uri: str | None = None, *, create: bool = False):
+    """Point MLflow at the store and return ``(MlflowClient, resolved uri)``.
+
+    A local SQLite store that does not exist yet is created only when ``create`` is
+    True (training); looking a model up in it is a :class:`ModelError` instead.
+    """
     import mlflow
     from mlflow import MlflowClient
 
     quiet_mlflow()
     resolved = resolve_tracking_uri(uri)
+    if not create and resolved.startswith("sqlite:///") and not Path(resolved[len("sqlite:///"):]).is_file():
+        raise ModelError(f"there is no tracking store at {resolved} (no runs were logged here); train a model with "
+                         "`fraudkit train`, run from the folder that holds mlruns.db, or set MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(resolved)
     mlflow.set_registry_uri(resolved)
     return MlflowClient(tracking_uri=resolved, registry_uri=resolved), resolved

@@ -344,7 +344,7 @@ def _log_run(outcome, config, params, metrics, result, labels, importance, scena
     from . import _figures
     from ._pyfunc import log_fraud_model, serving_request
 
-    client, store = connect(tracking_uri)
+    client, store = connect(tracking_uri, create=True)
     exp_id = experiment_id(client, experiment, store)
     with mlflow.start_run(experiment_id=exp_id, run_name=run_name) as run:
         mlflow.set_tags({"fraudkit.version": __version__, "data.fingerprint": outcome.fingerprint,

@@ -117,7 +117,7 @@ def tune(
     rng = np.random.default_rng(seed)
     space = SPACE if space is None else space
 
-    client, store = connect(tracking_uri)
+    client, store = connect(tracking_uri, create=True)
     exp_id = experiment_id(client, experiment, store)
     rows = []
     with mlflow.start_run(experiment_id=exp_id, run_name=f"tune-{trials}") as parent:
