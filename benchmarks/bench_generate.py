@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -28,13 +29,13 @@ def _child(scenario: str, n: int, seed: int, parts: int | None) -> None:
 
     out = Path(tempfile.mkdtemp(prefix="fk-bench-")) / "batch"
     sc = Scenario.from_yaml(scenario)
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), time.process_time()
     summary = generate_to(sc, out, n_claims=n, seed=seed, parts=parts)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu0
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     shutil.rmtree(out.parent, ignore_errors=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-    print(json.dumps({"claims": summary.claims, "items": summary.items, "seconds": elapsed,
+    print(json.dumps({"claims": summary.claims, "items": summary.items, "seconds": elapsed, "cpu_seconds": cpu,
                       "claims_per_s": summary.claims / elapsed, "peak_rss_bytes": peak, "bytes_written": size}))
 
 
@@ -51,13 +52,16 @@ def main() -> None:
     if args.child:
         _child(args.scenario, sizes[0], args.seed, args.parts)
         return
-    print(f"{'claims':>12} {'items':>12} {'seconds':>8} {'claims/s':>10} {'peak RSS':>9} {'written':>9}")
+    load = os.getloadavg()[0]
+    print(f"load average {load:.1f} on {os.cpu_count()} cores (wall-clock figures suffer when the machine is shared)")
+    print(f"{'claims':>12} {'items':>12} {'seconds':>8} {'claims/s':>10} {'CPU s':>7} {'claims/CPU-s':>13} {'peak RSS':>9} {'written':>9}")
     for n in sizes:
         cmd = [sys.executable, __file__, "--child", "--claims", str(n), "--scenario", args.scenario, "--seed", str(args.seed)]
         if args.parts:
             cmd += ["--parts", str(args.parts)]
         res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
         print(f"{res['claims']:>12,} {res['items']:>12,} {res['seconds']:>8.1f} {res['claims_per_s']:>10,.0f} "
+              f"{res['cpu_seconds']:>7.1f} {res['claims'] / res['cpu_seconds']:>13,.0f} "
               f"{res['peak_rss_bytes'] / 2**30:>7.2f} GB {res['bytes_written'] / 2**20:>6.0f} MB", flush=True)
 
 

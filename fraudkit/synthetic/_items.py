@@ -209,63 +209,72 @@ def generate_items(cf: ClaimFrame, ctx: ItemContext, rng: np.random.Generator) -
     claim, item, qty, day, order = L.arrays()
 
     # bed hanging: on hung days only the bed (sometimes nursing) is billed
-    hung = cf.hung[claim] > 0
-    if hung.any():
-        lo = cf.hung_from[claim]
-        in_window = hung & (day >= lo) & (day < lo + cf.hung[claim])
-        kind = cat.kind[item]
-        keep_nursing = ((flags[claim] & F_HUNG_NURSING) > 0) & (order == 5)
-        drop = in_window & (kind != BED) & ~keep_nursing
-        keep = ~drop
-        claim, item, qty, day, order = claim[keep], item[keep], qty[keep], day[keep], order[keep]
+    hung_claim = cf.hung > 0
+    if hung_claim.any():
+        h = np.flatnonzero(hung_claim[claim])
+        c_h = claim[h]
+        lo = cf.hung_from[c_h]
+        keep_nursing = ((flags[c_h] & F_HUNG_NURSING) > 0) & (order[h] == 5)
+        drop = (day[h] >= lo) & (day[h] < lo + cf.hung[c_h]) & (cat.kind[item[h]] != BED) & ~keep_nursing
+        if drop.any():
+            keep = np.ones(len(claim), bool)
+            keep[h[drop]] = False
+            claim, item, qty, day, order = claim[keep], item[keep], qty[keep], day[keep], order[keep]
 
     # drug swapping: the expensive catalogue code of the same class; self-paid goods billed as drugs
-    sw = (flags[claim] & F_SWAP) > 0
     swapped = np.zeros(n, bool)
     overcharged = np.zeros(n, bool)
-    if sw.any():
-        kind = cat.kind[item]
-        u = rng.random(len(item))
-        p = ctx.swap_p[cf.provider[claim]]
-        before = item
-        to_expensive = sw & (kind == DRUG) & (u < p)
-        item = np.where(to_expensive, cat.swap_to[item], item)
-        disguised = sw & (kind == OTHER) & (u < p)
+    sw_claim = (flags & F_SWAP) > 0
+    if sw_claim.any():
+        w_ = np.flatnonzero(sw_claim[claim])
+        kind = cat.kind[item[w_]]
+        hit = rng.random(len(w_)) < ctx.swap_p[cf.provider[claim[w_]]]
+        before = item[w_]
+        after = np.where(hit & (kind == DRUG), cat.swap_to[before], before)
+        disguised = hit & (kind == OTHER)
         if disguised.any():
             top = np.unique(cat.swap_to[cat.kind == DRUG])
-            item = np.where(disguised, top[(claim * 7 + day) % len(top)], item)
-        swapped[claim[item != before]] = True
+            after = np.where(disguised, top[(claim[w_] * 7 + day[w_]) % len(top)], after)
+        item[w_] = after
+        swapped[claim[w_][after != before]] = True
 
     # prices: by period and provider level; retail pharmacies at or below the catalogue price
-    period = np.zeros(len(claim), dtype=np.int64)
-    if ctx.drift_day is not None:
-        period = (cf.admit[claim] + day >= ctx.drift_day).astype(np.int64)
+    n_items = ctx.price.shape[2]
     prov = cf.provider[claim]
     level = world.prov_level[prov].astype(np.int64)
-    price = ctx.price[period, level, item]
-    is_drug = cat.kind[item] == DRUG
-    retail = level == 4
-    price = np.where(retail & is_drug, np.round(price * world.pharm_factor[prov]).astype(np.int64), price)
+    flat = level * n_items + item
+    if ctx.drift_day is not None:
+        flat += (cf.admit[claim] + day >= ctx.drift_day) * (5 * n_items)
+    catalogue_price = ctx.price.reshape(-1)[flat]
+    price = catalogue_price
+    retail = np.flatnonzero((level == 4) & (cat.kind[item] == DRUG))
+    if len(retail):
+        price = price.copy()
+        price[retail] = np.round(price[retail] * world.pharm_factor[prov[retail]]).astype(np.int64)
 
     # over-charging: service lines above the catalogue price, and lines billed twice the same day
-    oc = (flags[claim] & F_OVERCHARGE) > 0
-    if oc.any():
-        kind = cat.kind[item]
-        service = oc & np.isin(kind, (EXAM, TREATMENT, BED, CONSUMABLE))
-        up_ = service & (rng.random(len(item)) < ctx.oc_price[prov])
-        price = np.where(up_, np.round(price * ctx.oc_factor[prov]).astype(np.int64), price)
-        dup = service & (rng.random(len(item)) < ctx.oc_dup[prov])
-        # every over-charged claim with a service line shows at least one of the two
-        first_service = service & ~(up_ | dup)
-        if first_service.any():
-            cl_flag = np.zeros(n, bool)
-            np.logical_or.at(cl_flag, claim[up_ | dup], True)
-            idx = np.flatnonzero(first_service & ~cl_flag[claim])
-            _, first = np.unique(claim[idx], return_index=True)
-            dup[idx[first]] = True
-        priced_up = up_ & (price > ctx.price[period, level, item])
-        overcharged[claim[priced_up | dup]] = True
-        dd = np.flatnonzero(dup)
+    oc_claim = (flags & F_OVERCHARGE) > 0
+    if oc_claim.any():
+        o = np.flatnonzero(oc_claim[claim])
+        o = o[np.isin(cat.kind[item[o]], (EXAM, TREATMENT, BED, CONSUMABLE))]
+        p_o = prov[o]
+        up_ = rng.random(len(o)) < ctx.oc_price[p_o]
+        dup = rng.random(len(o)) < ctx.oc_dup[p_o]
+        # every over-charged claim with a service line shows its provider's way at least once
+        done = np.zeros(n, bool)
+        done[claim[o[up_ | dup]]] = True
+        _, first = np.unique(claim[o], return_index=True)
+        first = first[~done[claim[o[first]]]]
+        prefers_price = ctx.oc_price[p_o[first]] > 0
+        up_[first[prefers_price]] = True
+        dup[first[~prefers_price]] = True
+        if price is catalogue_price:
+            price = price.copy()
+        price[o[up_]] = np.round(price[o[up_]] * ctx.oc_factor[p_o[up_]]).astype(np.int64)
+        priced_up = o[up_][price[o[up_]] > catalogue_price[o[up_]]]
+        dd = o[dup]
+        overcharged[claim[priced_up]] = True
+        overcharged[claim[dd]] = True
         claim = np.concatenate([claim, claim[dd]])
         item = np.concatenate([item, item[dd]])
         qty = np.concatenate([qty, qty[dd]])
