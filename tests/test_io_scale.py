@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bad_batches import CASES_BY_NAME, build_corpus
+from bad_batches import CASES_BY_NAME
 from fraudkit.io import TABLES, Batch, BatchError, Violation, load_batch, write_batch
 from fraudkit.io._read import Locator, _Segment
 from fraudkit.io._validate import _rules, _schema, check_values, coerce_table
@@ -128,8 +128,10 @@ def test_pandera_schema_states_the_same_rules(name, tmp_path):
 
     from fraudkit.io._read import find_table, read_table
 
-    folder = build_corpus(tmp_path)[name]
     case = CASES_BY_NAME[name]
+    folder = tmp_path / name
+    folder.mkdir()
+    case.build(folder)
     found = {}
     for table_name, table in TABLES.items():
         raw, loc = read_table(folder, table_name, find_table(folder, table_name))
