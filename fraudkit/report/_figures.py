@@ -92,16 +92,18 @@ def money_ticks(lo: float, hi: float) -> dict:
     return {"tickvals": values, "ticktext": [label(v) for v in values]}
 
 
-def sample_claims(claims: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, int]:
+def sample_claims(claims: pd.DataFrame, seed: int = 0, scale: float = 1.0) -> tuple[pd.DataFrame, int]:
     """The claims to draw: the most suspicious flagged ones and a seeded sample of the rest.
 
-    Returns the rows to draw and how many claims were left out.
+    Returns the rows to draw and how many claims were left out. ``scale`` shrinks the
+    budgets (:data:`MAX_FLAGGED_POINTS`, :data:`MAX_UNFLAGGED_POINTS`; 50 at least).
     """
     flagged = claims[claims["flagged"]].sort_values(["suspicion", "claim_id"], ascending=[False, True])
-    flagged = flagged.head(MAX_FLAGGED_POINTS)
+    max_flagged, max_rest = (max(50, int(n * scale)) for n in (MAX_FLAGGED_POINTS, MAX_UNFLAGGED_POINTS))
+    flagged = flagged.head(max_flagged)
     rest = claims[~claims["flagged"]]
-    if len(rest) > MAX_UNFLAGGED_POINTS:
-        keep = np.sort(np.random.default_rng(seed).choice(len(rest), MAX_UNFLAGGED_POINTS, replace=False))
+    if len(rest) > max_rest:
+        keep = np.sort(np.random.default_rng(seed).choice(len(rest), max_rest, replace=False))
         rest = rest.iloc[keep]
     drawn = pd.concat([rest, flagged])
     return drawn, len(claims) - len(drawn)
@@ -125,7 +127,7 @@ def _claim_customdata(rows: pd.DataFrame, pseudonym) -> list[list[str]]:
 
 
 def cost_figure(claims: pd.DataFrame, pseudonym, evidence: set[str] | None = None,
-                peer_boxes: pd.DataFrame | None = None, seed: int = 0) -> tuple[go.Figure, str]:
+                peer_boxes: pd.DataFrame | None = None, seed: int = 0, scale: float = 1.0) -> tuple[go.Figure, str]:
     """One provider's claim costs against its peers.
 
     With peer medians (``peer_median_total``, the median cost of the claim's DRG/DIP group
@@ -143,13 +145,15 @@ def cost_figure(claims: pd.DataFrame, pseudonym, evidence: set[str] | None = Non
         Patient id -> pseudonym.
     evidence : set of str, optional
         Claim ids listed as evidence (drawn with a dark outline).
+    scale : float, default=1
+        Share of the usual point budget to draw (a report with many cards draws fewer).
 
     Returns
     -------
     (Figure, caption)
     """
     evidence = evidence or set()
-    drawn, left_out = sample_claims(claims, seed)
+    drawn, left_out = sample_claims(claims, seed, scale)
     has_peer = "peer_median_total" in drawn and drawn["peer_median_total"].notna().any()
     n_flag = int(claims["flagged"].sum())
     caption = f"{len(claims):,} claims, {n_flag:,} flagged (red)"

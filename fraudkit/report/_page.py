@@ -24,6 +24,9 @@ RESERVE_ROWS = 5
 CARD_REASONS = 6
 #: Ego networks are cut at this many nodes so that they stay legible.
 NETWORK_NODES = 120
+#: Up to this many cards get full-size plots; beyond it, points and network nodes shrink in
+#: proportion (to a floor), so that a report with 100 cards stays under ~8 MB.
+FULL_SIZE_CARDS = 25
 
 DETECTOR_NAMES = {
     "claim_features": "claim outliers",
@@ -120,6 +123,7 @@ class _Report:
         self.reserve = providers.iloc[len(self.top): len(self.top) + RESERVE_ROWS]
         n_cards = len(self.top) if max_cards is None else max(0, min(int(max_cards), len(self.top)))
         self.cards = self.top.head(n_cards)
+        self.scale = min(1.0, FULL_SIZE_CARDS / max(len(self.cards), 1))
         self.card_ids = {str(p): f"card-{int(r)}" for p, r in zip(self.cards["provider_id"], self.cards["rank"])}
         self.figures: list[tuple[str, str]] = []  # (div id, figure JSON)
         self._network = None
@@ -208,7 +212,7 @@ class _Report:
     def network(self, provider_id: str):
         if self._network is None:
             self._network = _claims_network(self.batch)
-        return neighbourhood(self._network, provider_id)
+        return neighbourhood(self._network, provider_id, max_nodes=max(50, int(NETWORK_NODES * self.scale)))
 
     def card(self, row, claims: pd.DataFrame, peer_boxes: dict) -> str:
         pid = str(row.provider_id)
@@ -230,7 +234,8 @@ class _Report:
         evidence_ids = [c for c in str(row.evidence_claims).split(";") if c] if pd.notna(row.evidence_claims) else []
         if len(claims):
             cost_fig, cost_caption = cost_figure(claims, self.pseudonym, set(evidence_ids),
-                                                 peer_boxes.get(str(row.provider_type)), seed=int(row.rank))
+                                                 peer_boxes.get(str(row.provider_type)), seed=int(row.rank),
+                                                 scale=self.scale)
             cost_html = self.figure(f"{anchor}-costs", cost_fig, cost_caption)
         else:
             cost_html = '<p class="muted">No claims of this provider in the batch.</p>'
@@ -348,11 +353,11 @@ def _claims_network(batch):
     return ClaimsNetwork.from_batch(batch)
 
 
-def neighbourhood(network, provider_id: str):
-    """The provider's ego network (two hops, at most :data:`NETWORK_NODES` nodes)."""
+def neighbourhood(network, provider_id: str, max_nodes: int = NETWORK_NODES):
+    """The provider's ego network (two hops, at most ``max_nodes`` nodes)."""
     from fraudkit.graph import ego_network
 
-    return ego_network(network, provider_id, radius=2, max_nodes=NETWORK_NODES)
+    return ego_network(network, provider_id, radius=2, max_nodes=max_nodes)
 
 
 def write_report(result, batch, path, *, max_cards: int | None = None, salt: str | bytes | None = None) -> Path:
