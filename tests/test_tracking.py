@@ -368,3 +368,25 @@ def test_default_config_is_valid():
     config = ModelConfig.from_yaml(CONFIG)
     check_config(config, str(CONFIG))
     assert config.to_dict() == ModelConfig().to_dict()  # the file spells out the defaults
+
+
+def test_saved_model_bytes_are_reproducible(tiny_batch_dir, tmp_path):
+    """`make model` must give the same bytes twice: fit and save here and in a process with another hash seed."""
+    from fraudkit.io import load_batch
+    from fraudkit.pipeline import FraudModel, ModelConfig, save_model
+    from fraudkit.tracking import time_split
+
+    code = (
+        "import sys; from fraudkit.io import load_batch; from fraudkit.pipeline import FraudModel, ModelConfig, save_model;"
+        "from fraudkit.tracking import time_split;"
+        "b = time_split(load_batch(sys.argv[1]), 0.7).train;"
+        "save_model(FraudModel(ModelConfig.from_yaml(sys.argv[2])).fit(b), sys.argv[3], {'k': 1})"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    child = subprocess.run([sys.executable, "-c", code, str(tiny_batch_dir), str(CONFIG), str(tmp_path / "b")],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0, child.stderr[-2000:]
+    train_part = time_split(load_batch(tiny_batch_dir), 0.7).train
+    save_model(FraudModel(ModelConfig.from_yaml(CONFIG)).fit(train_part), tmp_path / "a", {"k": 1})
+    for name in ("model.joblib", "manifest.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
