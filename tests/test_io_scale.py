@@ -167,3 +167,21 @@ def test_csv_with_every_line_ragged_is_refused_without_a_call_per_line(tmp_path)
         load_batch(roots[50_000])
     few, many = (_python_calls(lambda r=roots[n]: pytest.raises(BatchError, load_batch, r)) for n in (500, 50_000))
     assert many < few + 200, (few, many)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1 << 26])
+def test_empty_line_scan_agrees_with_a_plain_reference(tmp_path, monkeypatch, chunk):
+    import random
+
+    import fraudkit.io._read as read
+
+    monkeypatch.setattr(read, "_SCAN_CHUNK", chunk)
+    rng = random.Random(chunk)
+    for i in range(150):
+        text = b"h" + b"".join(rng.choice([b"a", b"\n", b"\r\n", b"bc"]) for _ in range(rng.randint(0, 30)))
+        path = tmp_path / f"{i}.csv"
+        path.write_bytes(text)
+        lines = text.split(b"\n")[:-1] if text.endswith(b"\n") else text.split(b"\n")
+        blanks = [n + 1 for n, line in enumerate(lines) if line in (b"", b"\r")]
+        want = [b - k for k, b in enumerate(blanks)]
+        assert read._blank_line_slots_cached(str(path), len(text), i).tolist() == want, text

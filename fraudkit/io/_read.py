@@ -8,6 +8,7 @@ each row came from, so that a message can say "claims.csv line 125".
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from ._errors import BatchError, Violation
 _STR = pd.StringDtype("pyarrow", na_value=np.nan)
 
 _SNIFF_BYTES = 1 << 20  # a CSV's first MiB is checked for binary content before parsing
+_SCAN_CHUNK = 1 << 26  # bytes per step when scanning a CSV file for empty lines
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,9 @@ class _Segment:
 class Locator:
     """Maps a row position of a table to the file and line (CSV) or row (Parquet) it came from.
 
-    CSV line numbers count the header as line 1 and follow records over quoted
-    line breaks; blank lines between records (which the reader skips) are not counted.
+    CSV line numbers count the header as line 1, and follow records over quoted line
+    breaks and over the empty lines the reader skips (found by scanning the file again,
+    only when a location is asked for; not both in the same file).
     """
 
     segments: tuple[_Segment, ...]
@@ -71,9 +74,15 @@ class Locator:
         is_csv = np.fromiter((s.csv for s in self.segments), dtype=bool, count=len(self.segments))[seg]
         number = np.where(is_csv, offset + 2, offset + 1)
         for i, segment in enumerate(self.segments):
+            if not segment.csv:
+                continue
+            mine = seg == i
             if segment.lines is not None:
-                mine = seg == i
                 number[mine] = segment.lines[offset[mine]]
+            else:
+                # The reader skips empty lines; each one before a record moves it down a line.
+                slots = _blank_line_slots(segment.path)
+                number[mine] += np.searchsorted(slots, number[mine], side="right")
         prefix = np.array([f"{n} line " if s.csv else f"{n} row " for n, s in zip(self._names(), self.segments)], dtype=object)
         return prefix[seg] + number.astype(str).astype(object)
 
@@ -149,6 +158,50 @@ def read_table(root: Path, name: str, paths: list[Path]) -> tuple[pd.DataFrame, 
     else:
         frame = frames[0]
     return frame, Locator(tuple(segments), root)
+
+
+def _blank_line_slots(path: Path) -> np.ndarray:
+    """For each empty line of a CSV file, the line a record would have there had the empty lines not been.
+
+    Vectorised over 64 MiB chunks (numpy finds the line breaks); only called when a
+    message or a rejects file needs line numbers. Cached per file (path, size, mtime).
+    """
+    try:
+        st = path.stat()
+    except OSError:
+        return np.empty(0, dtype=np.int64)
+    return _blank_line_slots_cached(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _blank_line_slots_cached(path: str, size: int, mtime: int) -> np.ndarray:
+    blanks: list[np.ndarray] = []
+    seen = 0  # line breaks before this chunk
+    last, tail = -1, b""  # file position of the previous line break (-1: before the file); bytes before this chunk
+    offset = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_SCAN_CHUNK):
+            buf = np.frombuffer(chunk, dtype=np.uint8)
+            breaks = np.flatnonzero(buf == 10) + offset
+            if len(breaks):
+                prev = np.concatenate([[last], breaks[:-1]])
+                gap = breaks - prev
+                empty = gap == 1
+                two = np.flatnonzero(gap == 2)
+                if len(two):  # "\r\n\r\n": an empty line of a CRLF file
+                    between = prev[two] + 1
+                    data = np.frombuffer(tail + chunk, dtype=np.uint8)
+                    empty[two] = data[between - offset + len(tail)] == 13
+                # the k-th line break (0-based) ends line k + 1, so an empty line after it is line k + 2
+                blanks.append(seen + np.flatnonzero(empty) + 1)
+                seen += len(breaks)
+                last = int(breaks[-1])
+            tail = chunk[-2:]
+            offset += len(chunk)
+    if not blanks:
+        return np.empty(0, dtype=np.int64)
+    lines = np.concatenate(blanks).astype(np.int64)
+    return lines - np.arange(len(lines), dtype=np.int64)
 
 
 def _csv_lines(table: pa.Table) -> np.ndarray | None:

@@ -376,6 +376,19 @@ def _(t):
     t.set("patients", 1, "retired", "yes")
 
 
+@case("empty_lines_before_a_bad_row", "items.item_kind", "claim_id K2 line_no 1", "items.csv line 8", row_level=True,
+      rejected={"claims": {"K2"}, "items": {"K2"}})
+def _(root):
+    # Empty lines (CRLF file) are skipped by the reader; the message still names the right line.
+    t = Tables()
+    t.set("items", 4, "item_kind", "herbal")
+    lines = t.text("items").splitlines()
+    lines[2:2] = ["", ""]
+    lines[5:5] = [""]
+    write_valid(root)
+    (root / "items.csv").write_bytes(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+
 @edit("huge_whole_number", "providers.beds", "whole number", "provider_id H1",
       rejected={"providers": {"H1"}, "claims": {"K1", "K4"}, "items": {"K1", "K4"}})
 def _(t):
