@@ -25,7 +25,7 @@ from fraudkit.io import TABLES, BatchError, load_batch
 #: ``FRAUDKIT_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz_validate.py`` for a long, random hunt; the suite's
 #: default is small and derandomised (same examples every run).
 EXAMPLES = int(os.environ.get("FRAUDKIT_FUZZ_EXAMPLES", "0"))
-FUZZ = settings(max_examples=EXAMPLES or 40, deadline=None, derandomize=not EXAMPLES,
+FUZZ = settings(max_examples=EXAMPLES or 30, deadline=None, derandomize=not EXAMPLES,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 #: Values that sit near the edges of the contract's rules.
