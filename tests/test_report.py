@@ -233,7 +233,8 @@ def test_report_renders_in_headless_chromium(tmp_path):
             pg.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
             pg.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:", "blob:")) else None)
             pg.goto(report.as_uri(), wait_until="load")
-            pg.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {2 * K}", timeout=20_000)
+            drawn = "document.querySelectorAll('.js-plotly-plot .main-svg').length >= "
+            pg.wait_for_function(drawn + "2", timeout=20_000)  # the first card's plots, drawn on opening
             rows = pg.locator("table.ranking tbody tr")
             assert rows.count() == K + page.RESERVE_ROWS
             assert pg.locator("table.ranking tbody tr.reserve").count() == page.RESERVE_ROWS
@@ -248,11 +249,14 @@ def test_report_renders_in_headless_chromium(tmp_path):
             assert pg.locator("table.ranking").inner_text().count(EVIL_ID) == 1
             svg_text = pg.evaluate("Array.from(document.querySelectorAll('.plot text')).map(t => t.textContent).join('\\n')")
             assert EVIL_ID in svg_text and "&quot;" not in svg_text and "PAT0" not in svg_text
+            # later cards draw when scrolled near, and all of them before printing
+            pg.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+            pg.wait_for_function(drawn + str(2 * K), timeout=20_000)
             pg.screenshot(path=str(tmp_path / "report.png"), full_page=True)
             pg.locator("#card-1").screenshot(path=str(tmp_path / "card-1.png"))
             # the other cost plot: boxes per care type when the run has no peer medians
             pg.goto(boxes.as_uri(), wait_until="load")
-            pg.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 4", timeout=20_000)
+            pg.wait_for_function(drawn + "4", timeout=20_000)
             assert pg.locator("#card-1-costs .boxlayer .trace").count() >= 3
             pg.locator("#card-1").screenshot(path=str(tmp_path / "card-1-boxes.png"))
         finally:

@@ -24,6 +24,8 @@ RESERVE_ROWS = 5
 CARD_REASONS = 6
 #: Ego networks are cut at this many nodes so that they stay legible.
 NETWORK_NODES = 120
+#: The plots of the first cards are drawn when the page opens, the others when scrolled near.
+EAGER_CARDS = 3
 #: Up to this many cards get full-size plots; beyond it, points and network nodes shrink in
 #: proportion (to a floor), so that a report with 100 cards stays under ~8 MB.
 FULL_SIZE_CARDS = 25
@@ -43,22 +45,40 @@ DETECTOR_NAMES = {
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True,
                 "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"]}
 
-# Draws every figure once plotly.js (inlined above it) is loaded; errors go to the console.
+# Draws the figures: those near the top at once, the others as they scroll into view (a report
+# with many cards opens fast), and every one before printing. Errors go to the console.
 _BOOT = """
 (function () {
-  var nodes = document.querySelectorAll('script[type="application/json"][data-figure]');
-  for (var i = 0; i < nodes.length; i++) {
-    var target = document.getElementById(nodes[i].getAttribute('data-figure'));
+  var config = %s;
+  var nodes = Array.prototype.slice.call(document.querySelectorAll('script[type="application/json"][data-figure]'));
+  function draw(node) {
+    if (node.drawn) return;
+    node.drawn = true;
+    var target = document.getElementById(node.getAttribute('data-figure'));
     try {
-      var fig = JSON.parse(nodes[i].textContent);
-      Plotly.newPlot(target, fig.data, fig.layout, %s);
+      var fig = JSON.parse(node.textContent);
+      Plotly.newPlot(target, fig.data, fig.layout, config);
     } catch (err) {
       console.error('fraudkit report: figure ' + target.id + ' failed: ' + err);
       target.textContent = 'This plot could not be drawn.';
     }
   }
+  function drawAll() { nodes.forEach(draw); }
+  window.addEventListener('beforeprint', drawAll);
+  if (!('IntersectionObserver' in window)) { drawAll(); return; }
+  var byTarget = {};
+  var seen = new IntersectionObserver(function (entries) {
+    entries.forEach(function (entry) {
+      if (entry.isIntersecting) { seen.unobserve(entry.target); draw(byTarget[entry.target.id]); }
+    });
+  }, {rootMargin: '1000px 0px'});
+  nodes.forEach(function (node, i) {
+    var target = document.getElementById(node.getAttribute('data-figure'));
+    byTarget[target.id] = node;
+    if (i < %d) { draw(node); } else { seen.observe(target); }
+  });
 })();
-""" % json.dumps(_PLOT_CONFIG)
+""" % (json.dumps(_PLOT_CONFIG), 2 * EAGER_CARDS)
 
 
 def _e(value) -> str:
