@@ -234,8 +234,12 @@ class FeatureBuilder(BaseEstimator):
         ctx = use.index.get_level_values(0).to_numpy()
         row = np.where(ctx >= 0, ctx + 4, -ctx - 1)  # care-type-only contexts take rows 0..3
         typical = share >= self.rare_item_share
-        self.typical_items_ = _PairSet(row[typical], use.index.get_level_values(1).to_numpy()[typical],
-                                       len(self.dx_vocab_) * 4 + 4, v)
+        n_rows, use_code = len(self.dx_vocab_) * 4 + 4, use.index.get_level_values(1).to_numpy()
+        self.typical_items_ = _PairSet(row[typical], use_code[typical], n_rows, v)
+        # the group's core items: billed on at least half of its claims
+        core = share >= 0.5
+        self.core_items_ = _PairSet(row[core], use_code[core], n_rows, v)
+        self.core_count_ = np.bincount(row[core], minlength=n_rows)[:n_rows].astype(float)
         # sex and age profile of each code and diagnosis category
         rng = np.random.default_rng(self.random_state)
         sample = rng.choice(b.m, self.max_fit_lines, replace=False) if b.m > self.max_fit_lines else np.arange(b.m)
@@ -388,6 +392,12 @@ class FeatureBuilder(BaseEstimator):
         row = np.where(ctx >= 0, ctx + 4, -ctx - 1)
         atyp = ~self.typical_items_.contains(row[b.cidx], code)
         out["atypical_share"] = group_sum(b.cidx[atyp], b.amount[atyp], n) / np.maximum(b.item_total, 0.01)
+        # core items of the group missing from the claim: a diagnosis richer than the items support
+        core = self.core_items_.contains(row[b.cidx], code)
+        ncode = len(self.code_vocab_) + 1
+        present = pd.unique(b.cidx[core].astype(np.int64) * ncode + code[core]) // ncode
+        n_core = self.core_count_[row]
+        out["core_missing_share"] = np.where(n_core > 0, 1.0 - np.bincount(present, minlength=n)[:n] / np.maximum(n_core, 1), 0.0)
         # bed hanging: stay days without daily lines; the card used elsewhere during the stay
         inpat = b.care == INPATIENT
         out["empty_days"] = np.where(inpat, np.maximum(b.cal_days - b.active_days, 0), 0.0)
@@ -410,6 +420,11 @@ class FeatureBuilder(BaseEstimator):
         readmit[order[1:][re]] = 1.0
         readmitted[order[:-1][re]] = 1.0
         out["readmit_15d"], out["readmitted_15d"] = readmit, readmitted
+        same_provider = re & (b.vcode[order][1:] == b.vcode[order][:-1])
+        split = np.zeros(n)
+        split[order[1:][same_provider]] = 1.0
+        split[order[:-1][same_provider]] = 1.0
+        out["split_stay"] = split
         # cohorts admitted and discharged together
         cohort, lift = np.zeros(n), np.ones(n)
         if len(idx):

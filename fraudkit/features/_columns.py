@@ -39,11 +39,13 @@ CLAIM_COLUMNS: dict[str, str] = {
     "drug_price_pct": "amount-weighted mean percentile of the claim's drug unit prices among drug lines of the same diagnosis category and care type at fit (0.5 without drugs)",
     "overprice_share": "share of the billed amount above the reference prices (Σ max(0, amount − quantity·reference) / total)",
     "atypical_share": "share of the billed amount on item codes seen in < rare_item_share of the peer claims at fit",
+    "core_missing_share": "share of the peer group's core items (billed on ≥ 50 % of its claims at fit) missing from the claim",
     "empty_days": "inpatient: calendar days of the stay without any drug, exam, treatment, consumable or other line",
     "empty_day_share": "empty_days / calendar days of the stay (0 for same-day care)",
     "claims_during_stay": "inpatient: the patient's other claims with a date strictly inside this stay",
     "readmit_15d": "1 if an inpatient stay of the same patient with the same 3-char diagnosis ended ≤ readmit_days before admission",
     "readmitted_15d": "1 if the same patient was readmitted for the same 3-char diagnosis ≤ readmit_days after discharge",
+    "split_stay": "1 if the stay and another of the same patient, category and provider are ≤ readmit_days apart (either side)",
     "cohort_size": "inpatient: other stays at the same provider with the same admit and discharge dates",
     "cohort_lift": "(cohort_size + 1) / (expected + 1), expected from the provider's admissions that day and its length-of-stay mix",
     "weekend": "1 if admit_date is a Saturday or Sunday",
@@ -137,13 +139,13 @@ DIRECTIONS: dict[str, int] = {name: 1 for name in (*CLAIM_COLUMNS, *PATIENT_COLU
 DIRECTIONS.update({"drug_share_z": 0, "exam_share_z": 0, "eligible_share_z": 0, "cost_z": 1, "lines_z": 1,
                    "peer_level": 0, "tier": 0, "beds": 0, "peer_group": 0})
 
-#: Claim columns the detectors model by default: unitless, comparable across peer groups.
+#: Claim columns the detectors model by default: unitless, comparable across peer groups, one per
+#: signal (a forest dilutes a rare signal among many redundant columns: measured, fewer is better).
 CLAIM_MODEL_FEATURES = [
-    "cost_z", "cost_pct", "los_z", "lines_z", "drug_share_z", "exam_share_z", "drug_cost_z", "eligible_share_z",
-    "lines_per_day_z", "dup_share", "price_ratio_max", "overprice_share", "drug_price_pct", "atypical_share", "empty_day_share",
-    "claims_during_stay", "readmit_15d", "readmitted_15d", "cohort_lift", "out_of_region", "regions_same_day",
-    "providers_same_day", "exam_pattern_lift", "exam_line_lift", "implausible_lines", "implausible_dx",
-    "patient_supply_ratio", "patient_pharmacies_90d", "patient_max_claims_30d",
+    "cost_z", "los_z", "drug_cost_z", "dup_share", "price_ratio_max", "overprice_share", "drug_price_pct",
+    "atypical_share", "core_missing_share", "empty_day_share", "claims_during_stay", "split_stay", "cohort_lift",
+    "out_of_region", "regions_same_day", "exam_pattern_lift", "implausible_lines", "implausible_dx",
+    "patient_supply_ratio", "patient_pharmacies_90d",
 ]
 
 #: Patient columns the detectors model by default.
@@ -209,6 +211,8 @@ _SENTENCES = {
     "overprice_share": lambda r: f"{_pct(r.get('overprice_share'))} of the bill above catalogue prices (unit price up to {_times(r.get('price_ratio_max'))} catalogue)",
     "drug_price_pct": lambda r: f"drugs priced above {_pct(r.get('drug_price_pct'))} of the drugs billed for this diagnosis",
     "atypical_share": lambda r: f"{_pct(r.get('atypical_share'))} of the bill on items rarely used for this diagnosis",
+    "core_missing_share": lambda r: f"lacks {_pct(r.get('core_missing_share'))} of the items usual for its diagnosis group",
+    "split_stay": lambda r: "one of two stays for the same diagnosis at this hospital within 15 days (a split stay)",
     "empty_day_share": lambda r: f"{_n(r.get('empty_days'))} of the stay's days have no drug, test or treatment",
     "empty_days": lambda r: f"{_n(r.get('empty_days'))} of the stay's days have no drug, test or treatment",
     "claims_during_stay": lambda r: f"card used {_n(r.get('claims_during_stay'))} times elsewhere during the stay",
