@@ -65,6 +65,11 @@ _BOOT = """
   }
   function drawAll() { nodes.forEach(draw); }
   window.addEventListener('beforeprint', drawAll);
+  if (window.matchMedia) {  // browsers without beforeprint, and print emulation
+    var print = window.matchMedia('print');
+    var onPrint = function (m) { if (m.matches) drawAll(); };
+    if (print.addEventListener) print.addEventListener('change', onPrint); else if (print.addListener) print.addListener(onPrint);
+  }
   if (!('IntersectionObserver' in window)) { drawAll(); return; }
   var byTarget = {};
   var seen = new IntersectionObserver(function (entries) {
