@@ -175,9 +175,9 @@ def coerce_table(table: Table, raw: pd.DataFrame, locator: Locator) -> tuple[pd.
     for extra in (c for c in raw.columns if c not in required):
         near = folded.get(str(extra).strip().lower())
         if near is not None:
-            violations.append(Violation(table.name, str(extra), f"unknown column {str(extra)!r} (line 1): the contract names it {near!r}"))
+            violations.append(Violation(table.name, str(extra), f"unknown column {str(extra)!r} in the header: the contract names it {near!r}"))
         else:
-            warnings.append(f"{table.name}: extra column {extra!r} is not part of the contract and is ignored")
+            warnings.append(f"{table.name}: extra column {str(extra)!r} is not part of the contract; kept, but not checked or used")
     for name in missing:
         if not any(v.column and str(v.column).strip().lower() == name for v in violations):
             violations.append(Violation(table.name, name, "required column is missing"))
