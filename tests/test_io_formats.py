@@ -283,3 +283,11 @@ def test_spark_style_part_folder(reference, tmp_path):
     (folder / "region=3301").mkdir()
     with pytest.raises(BatchError, match=r"items: folder items/ holds no .parquet or .csv parts \(subfolders"):
         load_batch(root)
+
+
+def test_parquet_with_a_column_twice_is_refused(reference, tmp_path):
+    tables = _arrow(reference)
+    claims = tables["claims"]
+    tables["claims"] = pa.Table.from_arrays(claims.columns + [claims["fund_paid"]], names=claims.column_names + ["fund_paid"])
+    with pytest.raises(BatchError, match=r"claims: claims\.parquet has the column 'fund_paid' more than once"):
+        load_batch(_write_parquet(tmp_path, tables))

@@ -140,6 +140,10 @@ def read_table(root: Path, name: str, paths: list[Path]) -> tuple[pd.DataFrame, 
     for path in paths:
         is_csv = path.suffix == ".csv"
         table = _read_csv(root, name, path) if is_csv else _read_parquet(root, name, path)
+        names = table.column_names
+        if len(set(names)) < len(names):  # Parquet allows it; a frame cannot hold it
+            twice = sorted({c for c in names if names.count(c) > 1})
+            raise _refuse(root, name, f"{path.name} has the column {twice[0]!r} more than once")
         try:
             frame = _normalise(table).to_pandas(date_as_object=False, types_mapper=_types_mapper)
         except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
