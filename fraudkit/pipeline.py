@@ -278,8 +278,12 @@ class FraudModel:
         scored = claims[["claim_id", "patient_id", "provider_id", "doctor_id", "care_type", "admit_date",
                          "discharge_date", "diagnosis", "total_amount", "fund_paid"]].copy()
         scored["care_type"] = scored["care_type"].astype(str)
-        if "peer_median_total" in features.claims.columns:
-            scored["peer_median_total"] = features.claims["peer_median_total"].reindex(claim_index).to_numpy()
+        if "cost_ratio" in features.claims.columns:
+            # cost_ratio = total / median total of the claim's peer group, so the median is recovered exactly
+            ratio = features.claims["cost_ratio"].reindex(claim_index).to_numpy(dtype=float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                median = np.where(ratio > 0, scored["total_amount"].to_numpy() / ratio, np.nan)
+            scored["peer_median_total"] = np.round(median, 2)
         scored["suspicion"] = claim_combined["suspicion"].to_numpy()
         evidence = claim_combined["evidence"].to_numpy()
         n_flag = max(1, int(round(cfg.flag_share * len(scored))))
