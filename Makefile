@@ -7,7 +7,9 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Where `make demo` writes; all ignored by git.
+DEMO_TRAIN  ?= data/demo-train
 DEMO_BATCH  ?= data/demo
+DEMO_MODEL  ?= out/demo-model
 DEMO_OUT    ?= out/demo
 DEMO_CLAIMS ?= 200000
 
@@ -29,9 +31,21 @@ chromium:
 test: install chromium
 	$(PY) -m pytest -q
 
+# Train on one synthetic month, score a fresh one (a different seed), write the report.
 demo: install
-	$(FK) generate --scenario synthetic/default.yaml --claims $(DEMO_CLAIMS) --seed 7 --out $(DEMO_BATCH)
-	$(FK) validate $(DEMO_BATCH)
+	$(FK) generate --scenario synthetic/default.yaml --claims $(DEMO_CLAIMS) --seed 7 --out $(DEMO_TRAIN)
+	$(FK) generate --scenario synthetic/default.yaml --claims $(DEMO_CLAIMS) --seed 8 --out $(DEMO_BATCH)
+	$(FK) train $(DEMO_TRAIN) --config models/config.yaml --out $(DEMO_MODEL)
+	$(FK) score $(DEMO_BATCH) --model $(DEMO_MODEL) --out $(DEMO_OUT) --inspections 20
+	$(FK) evaluate $(DEMO_BATCH) --scores $(DEMO_OUT)
+	@echo
+	@echo "Training batch:   $(DEMO_TRAIN)"
+	@echo "Scored batch:     $(DEMO_BATCH)"
+	@echo "Model:            $(DEMO_MODEL)   (also logged to MLflow: sqlite:///mlruns.db)"
+	@echo "Ranked providers: $(DEMO_OUT)/providers.csv"
+	@echo "Scored claims:    $(DEMO_OUT)/claims.parquet"
+	@echo "Report:           $(DEMO_OUT)/report.html"
+	@echo "MLflow UI:        $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns.db   (then open http://127.0.0.1:5000)"
 
 clean:
 	rm -rf data out mlruns mlruns.db .pytest_cache .hypothesis
