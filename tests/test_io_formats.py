@@ -291,3 +291,51 @@ def test_parquet_with_a_column_twice_is_refused(reference, tmp_path):
     tables["claims"] = pa.Table.from_arrays(claims.columns + [claims["fund_paid"]], names=claims.column_names + ["fund_paid"])
     with pytest.raises(BatchError, match=r"claims: claims\.parquet has the column 'fund_paid' more than once"):
         load_batch(_write_parquet(tmp_path, tables))
+
+
+_ODD_ARRAYS = {
+    "int8": pa.array([1, -2, None, 4], pa.int8()),
+    "uint64": pa.array([1, 2**64 - 1, None, 0], pa.uint64()),
+    "float16": pa.array(np.array([1.5, np.nan, -0.0, 65504], dtype=np.float16), pa.float16()),
+    "float64_inf": pa.array([np.inf, -np.inf, np.nan, 1e308]),
+    "decimal256": pa.array([Decimal("1.005"), None, Decimal("-3"), Decimal("1e20")], pa.decimal256(40, 3)),
+    "binary_not_utf8": pa.array([b"\xff\xfe", b"K1", None, b"\x00"], pa.binary()),
+    "bool": pa.array([True, False, None, True]),
+    "date32_extremes": pa.array([-719162, 2932896, None, 0], pa.date32()),
+    "timestamp_s_far": pa.array([-62135596800, 253402300799, None, 0], pa.timestamp("s")),
+    "timestamp_ns_tz": pa.array([0, None, 1, 2], pa.timestamp("ns", tz="Asia/Shanghai")),
+    "time64": pa.array([0, 1, None, 2], pa.time64("us")),
+    "duration": pa.array([0, 1, None, 2], pa.duration("s")),
+    "list": pa.array([[1], [], None, [2, 3]]),
+    "struct": pa.array([{"a": 1}, {"a": None}, None, {"a": 2}]),
+    "map": pa.array([[("k", 1)], [], None, [("j", 2)]], pa.map_(pa.string(), pa.int64())),
+    "dictionary_int": pa.DictionaryArray.from_arrays(pa.array([0, 1, None, 0], pa.int8()), pa.array([7, 8])),
+    "null": pa.nulls(4),
+    "large_binary": pa.array([b"a", b"b", None, b"c"], pa.large_binary()),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_ODD_ARRAYS))
+def test_any_arrow_type_in_any_column_is_refused_or_loaded_never_crashes(reference, tmp_path, kind):
+    """Every contract column of claims and items stored as an odd Arrow type, one table at a time."""
+    for table_name in ("claims", "items"):
+        tables = _arrow(reference)
+        table = tables[table_name]
+        n = table.num_rows
+        odd = _ODD_ARRAYS[kind]
+        column = pa.concat_arrays([odd] * (n // 4 + 1)).slice(0, n)
+        tables[table_name] = pa.Table.from_arrays([column] * table.num_columns, names=table.column_names)
+        root = _write_parquet(tmp_path / f"{kind}-{table_name}", tables)
+        try:
+            load_batch(root)
+        except BatchError as exc:
+            assert "\n" not in str(exc) and str(exc).endswith("Nothing was written.")
+        batch = None
+        try:
+            batch = load_batch(root, on_bad_rows="reject")
+        except BatchError:
+            pass
+        if batch is not None:
+            for name in TABLES:
+                read = pq.read_metadata(root / f"{name}.parquet").num_rows
+                assert len(getattr(batch, name)) + int((batch.rejects["table"] == name).sum()) == read

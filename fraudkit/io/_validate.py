@@ -138,6 +138,14 @@ def _fmt(value) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
+def _missing(value) -> bool:
+    """None/NaN/NA/NaT; False for anything else, even a list (pd.isna would answer per element)."""
+    try:
+        return value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def _examples(table: Table, frame: pd.DataFrame, locator: Locator, rows: np.ndarray) -> list[str]:
     out = []
     shown = rows[:MAX_EXAMPLES]
@@ -145,10 +153,10 @@ def _examples(table: Table, frame: pd.DataFrame, locator: Locator, rows: np.ndar
     for pos, loc in zip(shown, where):
         pos = int(pos)
         key = frame[table.key].iat[pos] if table.key in frame.columns and pos < len(frame) else None
-        ident = f"{table.key} {_fmt(key)}" if key is not None and not pd.isna(key) else f"row {pos + 1}"
+        ident = f"{table.key} {_fmt(key)}" if not _missing(key) else f"row {pos + 1}"
         if table.name == "items" and "line_no" in frame.columns and pos < len(frame):
             line_no = frame["line_no"].iat[pos]
-            ident += "" if pd.isna(line_no) else f" line_no {_fmt(line_no)}"
+            ident += "" if _missing(line_no) else f" line_no {_fmt(line_no)}"
         out.append(f"{ident} ({loc})")
     return out
 
@@ -208,12 +216,13 @@ def coerce_table(table: Table, raw: pd.DataFrame, locator: Locator) -> tuple[pd.
 # --------------------------------------------------------------------------- value rules
 def _cents_of(s: pd.Series) -> pd.Series:
     """Money as a whole number of cents (float64, exact below 2**53 cents; NaN stays NaN)."""
-    return pd.Series(np.round(s.to_numpy(dtype="float64", na_value=np.nan) * 100), index=s.index)
+    with np.errstate(over="ignore", invalid="ignore"):  # 1e308 yuan becomes inf cents, and fails the rules
+        return pd.Series(np.round(s.to_numpy(dtype="float64", na_value=np.nan) * 100), index=s.index)
 
 
 def _cents(s: pd.Series) -> pd.Series:
-    c = s.to_numpy(dtype="float64", na_value=np.nan) * 100
-    with np.errstate(invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
+        c = s.to_numpy(dtype="float64", na_value=np.nan) * 100
         # A few ulps of slack so that 1234567.89 (not exactly representable) still counts as whole cents.
         ok = np.abs(c - np.round(c)) <= 1e-6 + np.abs(c) * 1e-15
     return pd.Series(ok | np.isnan(c), index=s.index)
@@ -234,6 +243,11 @@ def _column_rules(column: Column) -> list[tuple[str, Callable[[pd.Series], pd.Se
     if column.kind == "money":
         rules.append(("must be whole cents (2 decimals)", _cents))
     return rules
+
+
+def _product(a: pd.Series, b: pd.Series) -> pd.Series:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return a * b
 
 
 def _ok_where_null(result: pd.Series, *cols: pd.Series) -> pd.Series:
@@ -257,7 +271,7 @@ _ROW_RULES = {
     ],
     "items": [
         ("amount", "amount = quantity × unit_price to the cent",
-         lambda d: _ok_where_null((_cents_of(d.amount) - _cents_of(d.quantity * d.unit_price)).abs() <= 1, d.amount, d.quantity, d.unit_price)),
+         lambda d: _ok_where_null((_cents_of(d.amount) - _cents_of(_product(d.quantity, d.unit_price))).abs() <= 1, d.amount, d.quantity, d.unit_price)),
     ],
 }
 
