@@ -132,7 +132,11 @@ class IsolationForestDetector(BaseDetector):
         Columns to model; None = the entity's default model features that are present
         (``fraudkit.features.CLAIM_MODEL_FEATURES`` ...), else every numeric column.
     n_estimators, max_samples, max_features, random_state, n_jobs
-        Passed to :class:`sklearn.ensemble.IsolationForest` untouched.
+        Passed to :class:`sklearn.ensemble.IsolationForest` untouched (``max_samples`` is capped
+        at the number of rows). The default ``max_samples=2048`` (not scikit-learn's 256) lets
+        signals carried by a fraction of a percent of claims (a line billed twice, a split stay)
+        reach most trees' samples: a feature constant in a tree's sample is never split on, so
+        the tree cannot see it (measured on default 200k: PR-AUC 0.48 with 256, 0.54 with 1024-2048).
     one_sided : bool, default=True
         Ignore the harmless tail of directed features.
     peer_column : str, None or "auto", default="auto"
@@ -165,7 +169,7 @@ class IsolationForestDetector(BaseDetector):
     """
 
     def __init__(self, entity: str = "claim", features: list[str] | None = None, n_estimators: int = 200,
-                 max_samples: int | float | str = 256, max_features: float = 1.0, one_sided: bool = True,
+                 max_samples: int | float | str = 2048, max_features: float = 1.0, one_sided: bool = True,
                  peer_column: str | None = "auto", contamination: float = 0.05, budget: int | None = None,
                  random_state=None, n_jobs: int | None = None):
         super().__init__(contamination=contamination, budget=budget)
