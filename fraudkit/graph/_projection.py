@@ -17,8 +17,11 @@ _SIDES = ("institution", "hospital", "clinic", "pharmacy", "provider", "doctor")
 _LN10 = np.log(10.0)
 
 
-def _side(net: ClaimsNetwork, side: str):
-    """(binary patients x entities, money matrix, ids, kinds) for one side of the projection."""
+def _side(net: ClaimsNetwork, side: str, min_claims: int = 1):
+    """(binary patients x entities, money matrix, ids, kinds) for one side of the projection.
+
+    A patient counts for an entity when it has at least ``min_claims`` claims there.
+    """
     if side not in _SIDES:
         raise ValueError(f"side must be one of {_SIDES}, got {side!r}")
     if side == "doctor":
@@ -32,8 +35,10 @@ def _side(net: ClaimsNetwork, side: str):
         counts, money = net.patient_provider[:, cols], net.patient_provider_money[:, cols]
         ids, kinds = net.provider_ids[cols], t[cols]
     binary = counts.copy().tocsc()
-    binary.data = np.ones_like(binary.data)
-    return binary, money.tocsc(), ids, kinds, cols
+    binary.data = (binary.data >= min_claims).astype(binary.data.dtype)
+    binary.eliminate_zeros()
+    money = money.tocsc().multiply(binary).tocsc() if min_claims > 1 else money.tocsc()
+    return binary, money, ids, kinds, cols
 
 
 def chance_surprise(observed, expected, trials) -> np.ndarray:
@@ -60,7 +65,7 @@ def chance_surprise(observed, expected, trials) -> np.ndarray:
 
 
 def shared_patients(batch_or_network, left: str = "institution", right: str = "pharmacy", min_shared: int = 2,
-                    stratify: bool = True) -> pd.DataFrame:
+                    stratify: bool = True, min_claims: int = 1) -> pd.DataFrame:
     """Pairs that share patients, with how many more than chance predicts.
 
     For every pair (left entity, right entity) with at least ``min_shared`` patients in
@@ -79,6 +84,10 @@ def shared_patients(batch_or_network, left: str = "institution", right: str = "p
     min_shared : int, default=2
     stratify : bool, default=True
         Expected counts within patients' regions.
+    min_claims : int, default=1
+        A patient counts for a side only with at least this many claims there
+        (``min_claims=3``: regular patients of both, the signature of organised,
+        repeated visits); volumes and chance are computed the same way.
 
     Returns
     -------
@@ -107,8 +116,8 @@ def shared_patients(batch_or_network, left: str = "institution", right: str = "p
     2      C2       R1                2       4.0   0.5
     """
     net = as_network(batch_or_network)
-    lb, lm, lids, lkinds, lcols = _side(net, left)
-    rb, rm, rids, rkinds, rcols = _side(net, right)
+    lb, lm, lids, lkinds, lcols = _side(net, left, min_claims)
+    rb, rm, rids, rkinds, rcols = _side(net, right, min_claims)
     shared = (lb.T.tocsr() @ rb).tocoo()
     same_space = (left == "doctor") == (right == "doctor")
     keep = shared.data >= min_shared

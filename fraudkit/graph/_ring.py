@@ -17,21 +17,34 @@ class RingDetector(GraphDetector):
     For every institution-pharmacy pair (and doctor-pharmacy pair) computes the shared
     patients, the count expected from each side's patient volume within patients'
     regions, the lift, and the surprise ``-log10 P(shared >= observed)`` under a binomial
-    null (:func:`shared_patients`). A provider scores the surprise of its strongest
-    pair (a doctor's pairs count for the institution where the doctor works). Pairs with
-    surprise >= ``min_surprise`` form a graph weighted by ``log(lift)``; its Louvain
-    communities (seeded) are the rings reported in the evidence.
+    null (:func:`shared_patients`), both for all shared patients and for *regular* ones.
+    A pair's strength is ``surprise * ln(lift)`` (evidence times effect size); a provider
+    scores the summed strength of its ``top_pairs`` strongest pairs (a doctor's pairs count
+    for the institution where the doctor works). Pairs with
+    surprise >= ``min_surprise`` form a graph weighted by ``log(lift)``; its connected
+    groups (large ones split into seeded Louvain communities) are the rings reported in
+    the evidence.
 
     Parameters
     ----------
-    min_shared : int, default=5
+    min_shared : int, default=4
         Pairs sharing fewer patients are ignored (too small to inspect).
+    regular_claims : int, tuple of int or None, default=(2, 3)
+        Also test each pair counting only *regular* patients (at least this many claims
+        on both sides): a ring's members come back again and again, ordinary shared
+        patients mostly once. Each pair keeps its strongest count (column
+        ``min_claims`` of the evidence). None = all patients only.
+    top_pairs : int, default=2
+        A provider scores the summed strength of its this many strongest pairs.
     min_surprise : float, default=6.0
         Significance for a pair to join the ring graph and score patients (p < 1e-6).
     include_doctors : bool, default=True
         Also doctor-pharmacy pairs.
     stratify : bool, default=True
         Chance computed within patients' regions.
+    max_ring_size : int, default=12
+        A connected group of significant pairs up to this many providers and doctors is
+        one ring; larger groups are split by Louvain communities.
     resolution : float, default=1.0
         Louvain resolution.
     seed : int, default=0
@@ -42,11 +55,13 @@ class RingDetector(GraphDetector):
     Attributes
     ----------
     evidence_ : dict
-        ``"pairs"``: DataFrame of significant pairs (columns of :func:`shared_patients`);
+        ``"pairs"``: DataFrame of significant pairs (columns of :func:`shared_patients`
+        plus ``min_claims``: 1 = all shared patients, else regular shared patients);
         ``"rings"``: list of dicts (``ring``, ``providers``, ``doctors``, ``pairs``,
         ``shared_patients``, ``max_lift``, ``surprise``).
     entity_scores_ : dict of Series
-        "provider" and "doctor" (best pair surprise), "patient" (summed surprise of the
+        "provider" (summed strength of its strongest pairs) and "doctor" (strongest
+        pair), "patient" (summed surprise of the
         significant pairs whose both sides the patient used), "claim".
 
     Examples
@@ -65,11 +80,15 @@ class RingDetector(GraphDetector):
     ['H0', 'H10']
     """
 
-    def __init__(self, min_shared: int = 5, min_surprise: float = 6.0, include_doctors: bool = True,
-                 stratify: bool = True, resolution: float = 1.0, seed: int = 0,
-                 contamination: float = 0.05, budget: int | None = None):
+    def __init__(self, min_shared: int = 4, regular_claims: int | tuple | None = (2, 3), top_pairs: int = 2,
+                 min_surprise: float = 6.0, include_doctors: bool = True, stratify: bool = True,
+                 max_ring_size: int = 12, resolution: float = 1.0, seed: int = 0, contamination: float = 0.05,
+                 budget: int | None = None):
         super().__init__(contamination=contamination, budget=budget)
         self.min_shared = min_shared
+        self.regular_claims = regular_claims
+        self.top_pairs = top_pairs
+        self.max_ring_size = max_ring_size
         self.min_surprise = min_surprise
         self.include_doctors = include_doctors
         self.stratify = stratify
@@ -77,12 +96,25 @@ class RingDetector(GraphDetector):
         self.seed = seed
 
     def _analyse(self, net: ClaimsNetwork) -> Analysis:
-        pairs = [shared_patients(net, "institution", "pharmacy", self.min_shared, self.stratify)]
-        has_doctors = self.include_doctors and net.n_doctors > 0
-        if has_doctors:
-            pairs.append(shared_patients(net, "doctor", "pharmacy", self.min_shared, self.stratify))
-        pairs = pd.concat(pairs, ignore_index=True) if len(pairs) > 1 else pairs[0]
-        pairs = pairs.sort_values(["surprise", "shared_patients"], ascending=False, kind="mergesort").reset_index(drop=True)
+        lefts = ["institution"] + (["doctor"] if self.include_doctors and net.n_doctors > 0 else [])
+        regular = self.regular_claims
+        regular = [] if not regular else [regular] if np.isscalar(regular) else list(regular)
+        levels = sorted({1, *(int(r) for r in regular)})
+        pairs = []
+        for left in lefts:
+            for level in levels:
+                found = shared_patients(net, left, "pharmacy", self.min_shared, self.stratify, min_claims=level)
+                found.insert(len(found.columns), "min_claims", level)
+                pairs.append(found)
+        pairs = pd.concat(pairs, ignore_index=True)
+        # each pair once, at the level (all patients / regular patients) where it is most surprising
+        pairs = pairs.sort_values(["surprise", "shared_patients", "min_claims"], ascending=[False, False, True],
+                                  kind="mergesort")
+        pairs = pairs.drop_duplicates(["left_kind", "left_id", "right_id"]).reset_index(drop=True)
+        # evidence times effect size: a big hospital and the pharmacy next door share many
+        # patients a little above chance; a ring shares its regulars many times above chance
+        pairs["strength"] = pairs["surprise"] * np.log(np.maximum(pairs["lift"].to_numpy(), 1.0))
+        pairs = pairs.sort_values(["strength", "surprise"], ascending=False, kind="mergesort").reset_index(drop=True)
 
         provider = np.zeros(net.n_providers)
         doctor = np.zeros(net.n_doctors)
@@ -96,10 +128,17 @@ class RingDetector(GraphDetector):
         home_of = home[np.maximum(doc_code, 0)] if len(home) else np.full(len(doc_code), -1)
         inst_code = np.where(is_doc & (doc_code >= 0), home_of, left_code)
         right_code = pcode.reindex(pairs["right_id"]).to_numpy().astype(np.int64)
-        surprise = pairs["surprise"].to_numpy()
+        surprise = pairs["strength"].to_numpy()
         for codes in (inst_code, right_code):
             ok = codes >= 0
-            np.maximum.at(provider, codes[ok], surprise[ok])
+            # pairs are sorted by strength: keep each provider's ``top_pairs`` strongest
+            cc, ss = codes[ok], surprise[ok]
+            order = np.argsort(cc, kind="stable")
+            cc, ss = cc[order], ss[order]
+            first = np.r_[True, cc[1:] != cc[:-1]] if len(cc) else np.zeros(0, dtype=bool)
+            rank = np.arange(len(cc)) - np.maximum.accumulate(np.where(first, np.arange(len(cc)), 0))
+            keep = rank < self.top_pairs
+            np.add.at(provider, cc[keep], ss[keep])
         ok = doc_code >= 0
         np.maximum.at(doctor, doc_code[ok], surprise[ok])
 
@@ -115,13 +154,16 @@ class RingDetector(GraphDetector):
         if significant.empty:
             return patient
         sides = {}
-        for kind in ("institution", "doctor", "pharmacy"):
-            binary, _, ids, _, _ = _side(net, kind)
-            sides[kind] = (binary.tocsc(), pd.Series(np.arange(len(ids)), index=ids))
+
+        def side(kind, level):
+            if (kind, level) not in sides:
+                binary, _, ids, _, _ = _side(net, kind, level)
+                sides[(kind, level)] = (binary.tocsc(), pd.Series(np.arange(len(ids)), index=ids))
+            return sides[(kind, level)]
+
         for row in significant.head(max_pairs).itertuples(index=False):
-            lkind = "doctor" if row.left_kind == "doctor" else "institution"
-            lmat, lidx = sides[lkind]
-            rmat, ridx = sides["pharmacy"]
+            lmat, lidx = side("doctor" if row.left_kind == "doctor" else "institution", row.min_claims)
+            rmat, ridx = side("pharmacy", row.min_claims)
             a, b = lmat[:, int(lidx[row.left_id])], rmat[:, int(ridx[row.right_id])]
             both = a.multiply(b).tocoo().row
             patient[both] += row.surprise
@@ -136,7 +178,13 @@ class RingDetector(GraphDetector):
             v = ("provider", row.right_id)
             g.add_edge(u, v, weight=float(np.log(max(row.lift, 1.0 + 1e-9))), shared=int(row.shared_patients),
                        surprise=float(row.surprise), lift=float(row.lift))
-        communities = nx.community.louvain_communities(g, weight="weight", resolution=self.resolution, seed=self.seed)
+        communities = []
+        for component in sorted(nx.connected_components(g), key=lambda c: sorted(c)):
+            if len(component) <= self.max_ring_size:
+                communities.append(component)
+            else:  # a large tangle of pairs: split it into communities
+                communities += nx.community.louvain_communities(g.subgraph(component), weight="weight",
+                                                                resolution=self.resolution, seed=self.seed)
         rings = []
         for members in communities:
             sub = g.subgraph(members)
@@ -161,19 +209,20 @@ class RingDetector(GraphDetector):
         for k, row in enumerate(pairs.itertuples(index=False)):
             chance = (f"{fmt_times(row.lift)} what chance predicts ({row.expected:.1f}); "
                       f"{fmt_money(row.shared_money)} fund paid by them there")
+            who = (f"{row.shared_patients} patients" if row.min_claims <= 1 else
+                   f"{row.shared_patients} regular patients ({row.min_claims}+ claims at each)")
             if row.left_kind == "doctor":
                 inst = inst_code[k]
                 where = f" (at {net.provider_ids[inst]})" if inst >= 0 else ""
-                left_text = (f"its doctor {row.left_id} shares {row.shared_patients} patients with pharmacy "
-                             f"{row.right_id}, {chance}")
-                right_text = (f"shares {row.shared_patients} patients with doctor {row.left_id}{where}, {chance}")
+                left_text = f"its doctor {row.left_id} shares {who} with pharmacy {row.right_id}, {chance}"
+                right_text = f"shares {who} with doctor {row.left_id}{where}, {chance}"
             else:
-                left_text = f"shares {row.shared_patients} patients with pharmacy {row.right_id}, {chance}"
-                right_text = f"shares {row.shared_patients} patients with {row.left_kind} {row.left_id}, {chance}"
+                left_text = f"shares {who} with pharmacy {row.right_id}, {chance}"
+                right_text = f"shares {who} with {row.left_kind} {row.left_id}, {chance}"
             for code, text, partner in ((inst_code[k], left_text, row.right_id), (right_code[k], right_text, row.left_id)):
                 if code < 0:
                     continue
                 bucket = reasons.setdefault(int(code), [])
                 if len(bucket) < 5:
-                    bucket.append((f"shared_patients:{partner}", int(row.shared_patients), float(row.surprise), text))
+                    bucket.append((f"shared_patients:{partner}", int(row.shared_patients), float(row.strength), text))
         return reasons
