@@ -131,7 +131,10 @@ class IsolationForestDetector(BaseDetector):
     features : list of str or None, default=None
         Columns to model; None = the entity's default model features that are present
         (``fraudkit.features.CLAIM_MODEL_FEATURES`` ...), else every numeric column.
-    n_estimators, max_samples, max_features, random_state, n_jobs
+    n_jobs : int or None, default=None
+        Threads for fitting (scikit-learn) and scoring; None scores on all cores with the
+        compiled forest walk (numba), which gives scikit-learn's scores exactly, ~2× faster per core.
+    n_estimators, max_samples, max_features, random_state
         Passed to :class:`sklearn.ensemble.IsolationForest` untouched (``max_samples`` is capped
         at the number of rows). The default ``max_samples=2048`` (not scikit-learn's 256) lets
         signals carried by a fraction of a percent of claims (a line billed twice, a split stay)
@@ -283,7 +286,14 @@ class IsolationForestDetector(BaseDetector):
     def _forest_scores(self, t: np.ndarray) -> np.ndarray:
         flat = getattr(self, "flat_forest_", None)
         if flat is not None and HAVE_NUMBA and len(t) >= 2_000:
-            return flat.score_samples(t)
+            if self.n_jobs is None or self.n_jobs < 1:  # None / -1: numba's threads (all cores)
+                return flat.score_samples(t)
+            before = _numba.get_num_threads()
+            _numba.set_num_threads(min(int(self.n_jobs), _numba.config.NUMBA_NUM_THREADS))
+            try:
+                return flat.score_samples(t)
+            finally:
+                _numba.set_num_threads(before)
         return self.forest_.score_samples(t)
 
     def _max_samples(self, n: int):
