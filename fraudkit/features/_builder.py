@@ -40,6 +40,21 @@ class Features:
         return {"claim": self.claims, "patient": self.patients, "provider": self.providers}[entity.rstrip("s")]
 
 
+def _column_doc(title: str, columns: dict[str, str]) -> str:
+    lines = [f"    {title}", "    " + "-" * len(title)]
+    for name, meaning in columns.items():
+        lines.append(f"    ``{name}``\n        {meaning}")
+    return "\n".join(lines)
+
+
+# the column lists live once, in _columns.py; the docstring shows them
+Features.__doc__ = (Features.__doc__ or "") + "\n\n" + "\n\n".join([
+    _column_doc("claims (index claim_id)", CLAIM_COLUMNS),
+    _column_doc("patients (index patient_id)", PATIENT_COLUMNS),
+    _column_doc("providers (index provider_id)", PROVIDER_COLUMNS),
+]) + "\n"
+
+
 class _Base:
     """Column arrays of a batch that need no learned state (one row per claim / item line)."""
 
@@ -334,6 +349,7 @@ class FeatureBuilder(BaseEstimator):
 
         med_cost, out["cost_z"] = peer("cost", "log_cost")
         out["cost"] = b.total
+        out["peer_median_total"] = np.round(np.expm1(med_cost), 2)
         out["cost_ratio"] = b.total / np.maximum(np.expm1(med_cost), 0.01)
         pct = np.full(n, 0.5)
         for lv in range(4):

@@ -16,6 +16,7 @@ import math
 CLAIM_COLUMNS: dict[str, str] = {
     "peer_level": "peer group used: 0 = category×tier×care, 1 = category×care, 2 = tier×care, 3 = care type",
     "cost": "total_amount billed (yuan)",
+    "peer_median_total": "median total_amount of the claim's peer group at fit (yuan)",
     "cost_ratio": "total_amount / median total_amount of the peer group",
     "cost_z": "robust z-score of log(total_amount) within the peer group ((x − median) / (1.4826·MAD))",
     "cost_pct": "percentile of total_amount within the peer group at fit time (0–1)",
