@@ -193,8 +193,6 @@ def test_reject_location_points_at_the_csv_line(corpus):
     assert "must name a claim" in row["reason"]
 
 
-@pytest.mark.xfail(reason="fraudkit/cli/_app.py fail() prints the message as rich markup: an id such as "
-                          "'K[/x]' in the data raises MarkupError (traceback, exit 1). Owner: CLI.", strict=False)
 def test_ids_that_look_like_markup_are_printed_verbatim(tmp_path, monkeypatch, capsys):
     from bad_batches import Tables
 

@@ -7,6 +7,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from fraudkit.errors import FraudkitError
 
@@ -36,7 +37,13 @@ def _root() -> None:
     """Find fraud in medical-insurance claim batches and rank providers for flight inspection."""
 
 
+def warn(message: str) -> None:
+    """Print a warning about the input (as text: it may quote ids)."""
+    console.print(Text.assemble(("warning: ", "yellow"), message), highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     """Print a one-paragraph error (no traceback) and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # The message quotes ids and values from the input: print it as text, never as markup.
+    err_console.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
     sys.exit(code)

@@ -11,32 +11,15 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fraudkit.errors import ModelError
+# One model resolver for the CLI and the Python API (fraudkit.score).
+from fraudkit.api import DEFAULT_MODEL, resolve_model  # noqa: F401
 
-from ._app import app, console
-
-#: The default model shipped in the repository (``make model`` rebuilds it).
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "default"
+from ._app import app, console, warn
 
 
 class OnBadRows(str, Enum):
     refuse = "refuse"
     reject = "reject"
-
-
-def resolve_model(spec: str | None):
-    """Load a model from a folder, an MLflow URI (``models:/name@alias``, ``runs:/id/model``) or the default."""
-    from fraudkit.pipeline import load_model
-
-    if spec is None:
-        if not (DEFAULT_MODEL / "manifest.json").is_file():
-            raise ModelError(f"no --model given and the default model {DEFAULT_MODEL} is missing; run `make model` to build it")
-        return load_model(DEFAULT_MODEL)
-    if spec.startswith(("models:/", "runs:/")):
-        from fraudkit.tracking import load_model_uri
-
-        return load_model_uri(spec)
-    return load_model(spec)
 
 
 @contextmanager
@@ -94,13 +77,14 @@ def score(
         fitted = resolve_model(model)
         step(f"validating {batch}")
         loaded = load_batch(batch, on_bad_rows=on_bad_rows.value)
-        seeds = None
+        known = None
         if outcomes is not None:
             from fraudkit.outcomes import load_outcomes
 
-            seeds = load_outcomes(outcomes, loaded).seeds()
+            # seeds propagation, trains the re-ranker, moves inspected providers after the others
+            known = load_outcomes(outcomes, loaded)
         result = fitted.score(loaded, inspections=inspections, region=region, provider_type=provider_type,
-                              seeds=seeds, progress=step)
+                              outcomes=known, progress=step)
         step("writing outputs")
         with atomic_dir(out) as tmp:
             paths = result.write(tmp)
@@ -112,7 +96,7 @@ def score(
                 write_report(result, loaded, tmp / "report.html")
     elapsed = time.perf_counter() - started
     for warning in loaded.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        warn(warning)
     print_ranking(result.providers, inspections)
     console.print(f"Scored {len(loaded.claims):,} claims in {elapsed:.1f} s ({len(loaded.claims) / max(elapsed, 1e-9):,.0f} claims/s).")
     if len(loaded.rejects):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from fraudkit.io import load_batch
 
-from ._app import app, console
+from ._app import app, console, warn
 
 
 @app.command()
@@ -19,6 +20,6 @@ def validate(
     with console.status(f"validating {batch} ..."):
         loaded = load_batch(batch)
     for warning in loaded.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        warn(warning)
     sizes = ", ".join(f"{len(f):,} {n}" for n, f in loaded.tables().items())
-    console.print(f"[green]ok[/] {batch}: {sizes}")
+    console.print(Text.assemble(("ok ", "green"), f"{batch}: {sizes}"))
