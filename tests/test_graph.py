@@ -55,15 +55,15 @@ def ring_network(seed=0, n_patients=400, ring_size=25):
     return ClaimsNetwork.from_frames(claims, providers)
 
 
-def clique_in_noise(seed=0, n_patients=2000, n_providers=100, clique=(30, 4)):
-    """Patients with 1-2 random providers each; patients 0..29 also all use providers 0..3."""
+def clique_in_noise(seed=0, n_patients=2000, n_providers=100, clique=(30, 4), repeat=1):
+    """Patients with 1-2 random providers each; patients 0..29 also all use providers 0..3 (``repeat`` times)."""
     rng = np.random.default_rng(seed)
     deg = rng.integers(1, 3, n_patients)
     patient = np.repeat(np.arange(n_patients), deg)
     provider = rng.integers(0, n_providers, len(patient))
     rows, cols = clique
-    patient = np.r_[patient, np.repeat(np.arange(rows), cols)]
-    provider = np.r_[provider, np.tile(np.arange(cols), rows)]
+    patient = np.r_[patient, np.repeat(np.arange(rows), cols * repeat)]
+    provider = np.r_[provider, np.tile(np.arange(cols), rows * repeat)]
     return ClaimsNetwork.from_arrays(patient, provider, n_patients=n_patients, n_providers=n_providers)
 
 
@@ -144,8 +144,9 @@ def test_fast_and_reference_peeling_agree(seed):
     r = np.r_[r, np.repeat(np.arange(25), 4), np.repeat(np.arange(100, 115), 3)]
     c = np.r_[c, np.tile(np.arange(4), 25), np.tile([10, 11, 12], 15)]
     counts = sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n_rows, n_cols))
-    for log_counts in (False, True):
-        w = camouflage_weights(counts, log_counts=log_counts)
+    counts.data = rng.integers(1, 4, counts.nnz).astype(float)
+    for edge_value, rows in (("binary", False), ("log1p", False), ("log", True)):
+        w = camouflage_weights(counts, edge_value=edge_value, row_weighting=rows)
         order_fast, dens_fast = peel(w)
         order_ref, dens_ref = peel_reference(w)
         assert np.array_equal(order_fast, order_ref) and np.array_equal(dens_fast, dens_ref)
@@ -169,10 +170,11 @@ def test_peeling_finds_a_biclique_exactly():
 
 
 # --------------------------------------------------------------------------- detectors: known answers
-@pytest.mark.parametrize("log_counts", [False, True])
-def test_dense_block_finds_planted_clique_in_noise(log_counts):
-    net = clique_in_noise()
-    det = DenseBlockDetector(n_blocks=3, log_counts=log_counts).fit(net)
+@pytest.mark.parametrize("edge_value, row_weighting, repeat", [("binary", False, 1), ("log1p", False, 1),
+                                                                ("log", True, 3), ("log1p", True, 3)])
+def test_dense_block_finds_planted_clique_in_noise(edge_value, row_weighting, repeat):
+    net = clique_in_noise(repeat=repeat)
+    det = DenseBlockDetector(n_blocks=3, edge_value=edge_value, row_weighting=row_weighting).fit(net)
     block = det.evidence_["blocks"][0]
     assert set(block["providers"][:4]) == {"H0", "H1", "H2", "H3"}
     planted = {f"P{i}" for i in range(30)}

@@ -28,9 +28,14 @@ class DenseBlockDetector(GraphDetector):
         Also take patient x doctor edges (a ring's doctors join its block).
     c : float, default=5.0
         Constant of the column weighting ``1 / log(c + degree)``.
-    log_counts : bool, default=True
-        Edge value ``log1p(claims)`` instead of 1: a ring's patients come back again and
-        again to the same few providers, ordinary heavy users spread over many.
+    edge_value : {"log", "log1p", "binary"}, default="log"
+        Weight of a patient's tie to a provider or doctor from its number of claims.
+        ``"log"`` = ``ln(claims)``: one-off visits weigh nothing, so camouflage by
+        scattered single visits adds no weight, while a ring's members, who come back
+        again and again, weigh more with every visit (see :func:`camouflage_weights`).
+    row_weighting : bool, default=True
+        Divide each patient's ties by ``sqrt(number of ties)``: a heavy user spread over
+        many doctors of a big hospital does not outweigh a group tied to the same few.
     min_patients : int, default=3
     contamination, budget
         See :class:`fraudkit.detectors.BaseDetector`.
@@ -61,20 +66,22 @@ class DenseBlockDetector(GraphDetector):
     >>> patient = np.r_[np.arange(500), rng.integers(0, 500, 300), np.repeat(np.arange(500, 520), 3)]
     >>> provider = np.r_[rng.integers(0, 40, 800), np.tile([0, 1, 2], 20)]
     >>> net = ClaimsNetwork.from_arrays(patient, provider)
-    >>> det = DenseBlockDetector(n_blocks=1).fit(net)
-    >>> det.evidence_["blocks"][0]["providers"][:3]
+    >>> det = DenseBlockDetector(n_blocks=1, edge_value="binary", row_weighting=False).fit(net)  # single visits
+    >>> sorted(det.evidence_["blocks"][0]["providers"][:3])
     ['H0', 'H1', 'H2']
     >>> sorted(det.scores(net).nlargest(3).index)
     ['H0', 'H1', 'H2']
     """
 
-    def __init__(self, n_blocks: int = 10, include_doctors: bool = True, c: float = 5.0, log_counts: bool = True,
-                 min_patients: int = 3, contamination: float = 0.05, budget: int | None = None):
+    def __init__(self, n_blocks: int = 10, include_doctors: bool = True, c: float = 5.0, edge_value: str = "log",
+                 row_weighting: bool = True, min_patients: int = 3, contamination: float = 0.05,
+                 budget: int | None = None):
         super().__init__(contamination=contamination, budget=budget)
         self.n_blocks = n_blocks
         self.include_doctors = include_doctors
         self.c = c
-        self.log_counts = log_counts
+        self.edge_value = edge_value
+        self.row_weighting = row_weighting
         self.min_patients = min_patients
 
     def _analyse(self, net: ClaimsNetwork) -> Analysis:
@@ -83,7 +90,7 @@ class DenseBlockDetector(GraphDetector):
         if self.include_doctors and net.n_doctors:
             cols.append(net.patient_doctor)
         counts = sp.hstack(cols, format="csr")
-        weights = camouflage_weights(counts, c=self.c, log_counts=self.log_counts)
+        weights = camouflage_weights(counts, c=self.c, edge_value=self.edge_value, row_weighting=self.row_weighting)
         blocks, node_density = peel_blocks(weights, n_blocks=self.n_blocks, min_rows=self.min_patients, min_cols=2)
         n_nodes = max(int((np.diff(weights.indptr) > 0).sum() + (np.diff(weights.tocsc().indptr) > 0).sum()), 1)
         background = float(weights.sum()) / n_nodes

@@ -31,21 +31,44 @@ except ImportError:  # pragma: no cover - exercised only without numba
 _QUANTUM = 2.0 ** 20
 
 
-def camouflage_weights(matrix: sp.spmatrix, c: float = 5.0, log_counts: bool = False) -> sp.csr_matrix:
-    """Edge weights against camouflage: each column's edges weigh ``1 / log(c + column degree)``.
+def camouflage_weights(matrix: sp.spmatrix, c: float = 5.0, edge_value: str = "binary",
+                       row_weighting: bool = False) -> sp.csr_matrix:
+    """Edge weights for peeling, robust to camouflage.
 
-    A fraudster can add edges to popular columns (a big hospital) to look normal; those
-    columns' edges weigh little, so camouflage does not hide the block (FRAUDAR's column
-    weighting). With ``log_counts`` the edge value is ``log1p(count)`` instead of 1.
+    - Column weighting (FRAUDAR): each column's edges weigh ``1 / log(c + column degree)``.
+      A fraudster can add edges to popular columns (a big hospital) to look normal; those
+      edges weigh little, so camouflage does not hide the block.
+    - ``edge_value``: ``"binary"`` (1 per edge), ``"log1p"`` (``log1p(claims)``) or
+      ``"log"`` (``ln(claims)``: a single visit weighs nothing, a repeat relationship
+      grows with its visits; camouflage by one-off visits then adds no weight at all).
+    - ``row_weighting``: also divide each row's edges by ``sqrt(row degree)`` (degree over
+      the edges that kept a weight), so that heavy users spread over many providers and
+      doctors do not outweigh a group tied to the same few.
+
     Weights are rounded to multiples of 2**-20 so that peeling sums are exact.
+
+    >>> m = sp.csr_matrix(np.array([[1, 3], [1, 0]]))
+    >>> camouflage_weights(m, edge_value="log").toarray().round(3).tolist()
+    [[0.0, 0.613], [0.0, 0.0]]
     """
     m = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
     m.sum_duplicates()
     m.eliminate_zeros()
+    if edge_value == "binary":
+        m.data = np.ones_like(m.data)
+    elif edge_value == "log1p":
+        m.data = np.log1p(m.data)
+    elif edge_value == "log":
+        m.data = np.log(np.maximum(m.data, 1.0))
+        m.eliminate_zeros()
+    else:
+        raise ValueError(f"edge_value must be 'binary', 'log1p' or 'log', got {edge_value!r}")
     degree = np.diff(m.tocsc().indptr)
-    col_w = 1.0 / np.log(c + degree)
-    values = np.log1p(m.data) if log_counts else np.ones_like(m.data)
-    m.data = np.maximum(np.round(values * col_w[m.indices] * _QUANTUM), 1.0) / _QUANTUM
+    values = m.data * (1.0 / np.log(c + degree))[m.indices]
+    if row_weighting:
+        row_degree = np.diff(m.indptr)
+        values = values / np.sqrt(np.maximum(np.repeat(row_degree, row_degree), 1))
+    m.data = np.maximum(np.round(values * _QUANTUM), 1.0) / _QUANTUM
     m.indices = m.indices.astype(np.int32, copy=False)
     return m
 
