@@ -194,9 +194,16 @@ class FraudModel:
         self.config = config or ModelConfig()
 
     # ------------------------------------------------------------------ fit
-    def fit(self, batch: Batch, progress: Progress | None = None) -> "FraudModel":
+    def fit(self, batch: Batch, progress: Progress | None = None, outcomes=None) -> "FraudModel":
+        """Learn the feature statistics and isolation forests on ``batch``.
+
+        ``outcomes`` (:class:`fraudkit.outcomes.Outcomes` of this batch's past inspections) are
+        kept with the model: scoring a later batch uses those about providers it still holds.
+        """
         step = progress or (lambda stage: None)
         cfg = self.config
+        if outcomes is not None:
+            self.outcomes_ = outcomes
         step("features")
         self.features_ = FeatureBuilder().fit(batch)
         features = self.features_.transform(batch)
@@ -218,6 +225,7 @@ class FraudModel:
         region: str | None = None,
         provider_type: str | None = None,
         seeds: dict | None = None,
+        outcomes=None,
         progress: Progress | None = None,
     ) -> ScoreResult:
         """Score a batch and rank its providers for ``inspections`` flight inspections.
@@ -225,7 +233,18 @@ class FraudModel:
         ``seeds`` (``{"providers": [...], "patients": [...]}``) are confirmed fraudulent
         actors from past inspections; they seed the propagation detector, which is
         skipped without them.
+
+        ``outcomes`` (:class:`fraudkit.outcomes.Outcomes`, merged with any kept by ``fit``) seed
+        propagation when ``seeds`` is not given, train the supervised re-ranker (column
+        ``score_reranker``, see :mod:`fraudkit.outcomes`) and move already-inspected providers
+        after the others (columns ``inspected``, ``outcome``). Without outcomes nothing changes.
         """
+        if outcomes is not None or getattr(self, "outcomes_", None) is not None:
+            from fraudkit.outcomes import merge_outcomes
+
+            outcomes = merge_outcomes(getattr(self, "outcomes_", None), outcomes, batch)
+            if seeds is None and outcomes is not None:
+                seeds = outcomes.seeds()
         if not hasattr(self, "features_"):
             raise ModelError("this model is not fitted; train it first (fraudkit train)")
         step = progress or (lambda stage: None)
@@ -278,12 +297,8 @@ class FraudModel:
         scored = claims[["claim_id", "patient_id", "provider_id", "doctor_id", "care_type", "admit_date",
                          "discharge_date", "diagnosis", "total_amount", "fund_paid"]].copy()
         scored["care_type"] = scored["care_type"].astype(str)
-        if "cost_ratio" in features.claims.columns:
-            # cost_ratio = total / median total of the claim's peer group, so the median is recovered exactly
-            ratio = features.claims["cost_ratio"].reindex(claim_index).to_numpy(dtype=float)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                median = np.where(ratio > 0, scored["total_amount"].to_numpy() / ratio, np.nan)
-            scored["peer_median_total"] = np.round(median, 2)
+        if "peer_median_total" in features.claims.columns:
+            scored["peer_median_total"] = features.claims["peer_median_total"].reindex(claim_index).round(2).to_numpy()
         scored["suspicion"] = claim_combined["suspicion"].to_numpy()
         evidence = claim_combined["evidence"].to_numpy()
         n_flag = max(1, int(round(cfg.flag_share * len(scored))))
@@ -310,7 +325,12 @@ class FraudModel:
         provider_index = pd.Index(batch.providers["provider_id"])
         provider_scores = pd.DataFrame({k: v.reindex(provider_index) for k, v in provider_cols.items()})
         groups = batch.providers.set_index("provider_id")["provider_type"].astype(str) if cfg.peer_groups else None
-        provider_combined = combine_scores(provider_scores, cfg.weights, groups=groups)
+        weights = cfg.weights
+        if outcomes is not None:
+            from fraudkit.outcomes import rerank
+
+            provider_scores, weights, _ = rerank(features.providers, provider_scores, outcomes, groups, weights)
+        provider_combined = combine_scores(provider_scores, weights, groups=groups)
 
         reasons = self._provider_reasons(features, provider_scores, graph_reasons, scored)
         schemes = schemes_from_reasons(reasons)
@@ -319,6 +339,10 @@ class FraudModel:
         ranked["inspect"] = ranked["rank"] <= inspections
         detail = provider_scores.add_prefix("score_").reset_index().rename(columns={"index": "provider_id"})
         ranked = ranked.merge(detail, on="provider_id", how="left")
+        if outcomes is not None:
+            from fraudkit.outcomes import mark_inspected
+
+            ranked = mark_inspected(ranked, outcomes, inspections)
 
         patient_index = pd.Index(batch.patients["patient_id"])
         patient_cols["claim_outliers"] = rollup(claim_scores["claim_features"], claims, by="patient_id")["top_score"]
