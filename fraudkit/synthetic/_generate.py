@@ -177,7 +177,7 @@ class _TableWriter:
             w.close()
 
 
-def _run(sc: Scenario, n_claims: int, seed: int, item_sink: Callable[[pa.Table, int], None],
+def _run(sc: Scenario, n_claims: int, seed: int, item_sink: Callable[[Callable[[], pa.Table], int], None],
          progress: Progress | None) -> tuple[_Plan, dict[str, pa.Table]]:
     plan = _Plan(sc, n_claims, seed)
     cf, world = plan.claims, plan.world
@@ -199,7 +199,8 @@ def _run(sc: Scenario, n_claims: int, seed: int, item_sink: Callable[[pa.Table, 
         swap_hit[lo:hi] = chunk.swapped
         oc_hit[lo:hi] = chunk.overcharged
         n_items += len(chunk.claim)
-        item_sink(_items_table(plan, lo, chunk), b)
+        # the sink builds the Arrow table (in the writer thread when writing files)
+        item_sink(lambda lo=lo, chunk=chunk: _items_table(plan, lo, chunk), b)
         if progress:
             progress("items", hi, n)
     cf.fraud[((cf.flags & F_SWAP) > 0) & ~swap_hit] &= ~BIT["drug_swapping"]
@@ -349,7 +350,7 @@ def generate(scenario: Scenario, n_claims: int | None = None, seed: int = 0, *, 
     n_claims = scenario.claims if n_claims is None else n_claims
     _check_args(n_claims, seed)
     items: list[pa.Table] = []
-    plan, tables = _run(scenario, int(n_claims), int(seed), lambda t, b: items.append(t), progress)
+    plan, tables = _run(scenario, int(n_claims), int(seed), lambda make, b: items.append(make()), progress)
     item_table = pa.concat_tables(items) if items else arrow_schema(TABLES["items"]).empty_table()
     claims, claim_labels = _claims_slice(plan, tables, 0, plan.n)
     tables["labels"]["claims"] = claim_labels
@@ -389,10 +390,10 @@ def generate_to(scenario: Scenario, out: str | Path, n_claims: int | None = None
         with cf_futures.ThreadPoolExecutor(max_workers=1) as pool:
             pending: list[cf_futures.Future] = []
 
-            def sink(table: pa.Table, block: int) -> None:
+            def sink(make: Callable[[], pa.Table], block: int) -> None:
                 while pending:  # at most one block waits to be written
                     pending.pop().result()
-                pending.append(pool.submit(items_w.write, table, block))
+                pending.append(pool.submit(lambda: items_w.write(make(), block)))
 
             plan, tables = _run(scenario, int(n_claims), int(seed), sink, progress)
             for f in pending:
