@@ -452,6 +452,14 @@ class FeatureBuilder(BaseEstimator):
             cohort[idx] = same_dates - 1
             lift[idx] = same_dates / (day_adm * los_share + 1.0)
         out["cohort_size"], out["cohort_lift"] = cohort, lift
+        # cards used together: claims with the same diagnosis at one provider on one day, against
+        # what the provider's volume that day and its diagnosis mix lead to expect
+        v, a = b.vcode.astype(np.int64), (b.admit - b.admit.min()).astype(np.int64)
+        dxk_all = pd.factorize(b.dx3)[0].astype(np.int64)
+        n_day = count_by(v * 100_000 + a)
+        same = count_by((v * 100_000 + a) * (dxk_all.max() + 2 if n else 1) + dxk_all + 1)
+        dx_share = count_by(v * (dxk_all.max() + 2 if n else 1) + dxk_all + 1) / count_by(v)
+        out["same_day_dx_lift"] = same / (n_day * dx_share + 1.0)
         out["weekend"] = (((b.admit + 3) % 7) >= 5).astype(float)  # 1970-01-01 was a Thursday
         out["out_of_region"] = (b.region_p != b.region_v).astype(float)
         day_key = b.pcode * 1_000_000 + (b.admit - b.admit.min())

@@ -49,6 +49,7 @@ CLAIM_COLUMNS: dict[str, str] = {
     "split_stay": "1 if the stay and another of the same patient, category and provider are ≤ readmit_days apart (either side)",
     "cohort_size": "inpatient: other stays at the same provider with the same admit and discharge dates",
     "cohort_lift": "(cohort_size + 1) / (expected + 1), expected from the provider's admissions that day and its length-of-stay mix",
+    "same_day_dx_lift": "claims with the same 3-char diagnosis at the provider on admit_date / (expected from its claims that day and its diagnosis mix + 1): cards used together",
     "weekend": "1 if admit_date is a Saturday or Sunday",
     "out_of_region": "1 if the patient's region differs from the provider's region",
     "regions_same_day": "other regions where the patient's card was used on admit_date",
@@ -145,7 +146,7 @@ DIRECTIONS.update({"drug_share_z": 0, "exam_share_z": 0, "eligible_share_z": 0, 
 CLAIM_MODEL_FEATURES = [
     "cost_z", "los_z", "drug_cost_z", "dup_share", "price_ratio_max", "overprice_share", "drug_price_pct",
     "atypical_share", "core_missing_share", "empty_day_share", "claims_during_stay", "split_stay", "cohort_lift",
-    "out_of_region", "regions_same_day", "exam_pattern_lift", "implausible_lines", "implausible_dx",
+    "same_day_dx_lift", "out_of_region", "regions_same_day", "exam_pattern_lift", "implausible_lines", "implausible_dx",
     "patient_supply_ratio", "patient_pharmacies_90d",
 ]
 
@@ -222,6 +223,7 @@ _SENTENCES = {
     "readmitted_15d": lambda r: "followed by a readmission for the same diagnosis within 15 days",
     "cohort_size": lambda r: f"admitted and discharged on the same days as {_n(r.get('cohort_size'))} other patients",
     "cohort_lift": lambda r: f"admitted and discharged together with {_n(r.get('cohort_size'))} other patients ({_times(r.get('cohort_lift'))} expected)",
+    "same_day_dx_lift": lambda r: f"one of a group of same-diagnosis claims here that day ({_times(r.get('same_day_dx_lift'))} expected)",
     "weekend": lambda r: "admitted on a weekend",
     "out_of_region": lambda r: "patient from another region",
     "regions_same_day": lambda r: f"card used in {_n(r.get('regions_same_day'))} other region(s) the same day",
