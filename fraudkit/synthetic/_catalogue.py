@@ -23,7 +23,7 @@ DRUG, EXAM, TREATMENT, CONSUMABLE, BED, OTHER = range(6)
 #:  share of the price inside the catalogue, sold over the counter)
 DRUG_CLASSES = (
     ("antibiotic_oral", 12, 25, 0.6, 5, 1.0, False),
-    ("antibiotic_iv", 10, 40, 0.8, 1, 1.0, False),
+    ("antibiotic_iv", 10, 90, 0.8, 1, 1.0, False),
     ("cold_otc", 12, 18, 0.4, 5, 0.6, True),
     ("tcm_patent", 15, 35, 0.6, 7, 0.8, True),
     ("analgesic", 8, 15, 0.5, 7, 1.0, True),
@@ -35,7 +35,7 @@ DRUG_CLASSES = (
     ("anticoagulant", 4, 180, 0.5, 28, 0.9, False),
     ("ppi_gastric", 8, 30, 0.5, 14, 1.0, False),
     ("bronchodilator", 6, 80, 0.5, 30, 1.0, False),
-    ("iv_fluid", 6, 8, 0.4, 1, 1.0, False),
+    ("iv_fluid", 6, 15, 0.4, 1, 1.0, False),
     ("corticosteroid", 4, 12, 0.5, 7, 1.0, False),
     ("vitamin", 8, 25, 0.7, 10, 0.3, True),
     ("diuretic", 4, 15, 0.4, 28, 1.0, False),

@@ -127,7 +127,7 @@ def generate_items(cf: ClaimFrame, ctx: ItemContext, rng: np.random.Generator) -
     # repeat tests during a stay, on distinct days
     # higher tiers test more and treat more intensively (tertiary stays cost several times primary ones)
     tier = world.prov_tier[cf.provider].astype(np.int64)
-    intensity = np.array([1.0, 1.0, 1.6, 2.6])[tier] * sev
+    intensity = np.array([1.0, 1.0, 2.0, 3.5])[tier] * sev
     n_rep = np.where(stay & (los > 1), np.minimum(rng.poisson(los * intensity / 3.0), np.minimum(los - 1, m)), 0)
     rows, j = _expand(n_rep)
     off2 = rng.integers(0, 1 << 30, n)
