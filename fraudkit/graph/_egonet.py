@@ -22,24 +22,26 @@ _LAWS = (
 )
 
 
-def provider_graph(net: ClaimsNetwork, weight: str = "excess") -> sp.csr_matrix:
+def provider_graph(net: ClaimsNetwork, weight: str = "excess", min_claims: int = 1) -> sp.csr_matrix:
     """Providers x providers, symmetric, zero diagonal.
 
     ``weight="shared"``: number of shared (distinct) patients. ``weight="excess"``:
     shared patients beyond what chance predicts within patients' regions
     (``shared - expected`` from :func:`shared_patients`, pairs above chance only), so that
-    two big providers are not linked merely for being big.
+    two big providers are not linked merely for being big. With ``min_claims`` > 1 only
+    regular patients (that many claims at both) count.
     """
     if weight == "shared":
         b = net.patient_provider.copy()
-        b.data = np.ones_like(b.data)
+        b.data = (b.data >= min_claims).astype(float)
+        b.eliminate_zeros()
         a = (b.T.tocsr() @ b).tocsr()
         a.setdiag(0)
         a.eliminate_zeros()
         return a.astype(float)
     if weight != "excess":
         raise ValueError(f"weight must be 'excess' or 'shared', got {weight!r}")
-    pairs = shared_patients(net, "provider", "provider", min_shared=2)
+    pairs = shared_patients(net, "provider", "provider", min_shared=2, min_claims=min_claims)
     pairs = pairs[pairs["shared_patients"] > pairs["expected"]]
     i = net.provider_ids.get_indexer(pairs["left_id"])
     j = net.provider_ids.get_indexer(pairs["right_id"])
@@ -114,6 +116,9 @@ class EgonetDetector(GraphDetector):
     weight : {"excess", "shared"}, default="excess"
         Link weight: shared patients beyond chance, or all shared patients
         (see :func:`provider_graph`).
+    min_claims : int, default=3
+        Only regular patients (at least this many claims at both providers) link them:
+        one-off visits say little about how two providers work together.
     min_peers : int, default=5
         Types with fewer providers are fitted together with all providers.
     contamination, budget
@@ -135,18 +140,19 @@ class EgonetDetector(GraphDetector):
     >>> patient = np.r_[np.arange(600), np.arange(600), np.arange(60), np.arange(60)]
     >>> provider = np.r_[rng.integers(0, 30, 600), rng.integers(0, 30, 600), np.zeros(60, int), np.ones(60, int)]
     >>> net = ClaimsNetwork.from_arrays(patient, provider)
-    >>> {"H0", "H1"} <= set(EgonetDetector().fit(net).scores(net).nlargest(3).index)
+    >>> {"H0", "H1"} <= set(EgonetDetector(min_claims=1).fit(net).scores(net).nlargest(3).index)
     True
     """
 
-    def __init__(self, weight: str = "excess", min_peers: int = 5, contamination: float = 0.05,
+    def __init__(self, weight: str = "excess", min_claims: int = 3, min_peers: int = 5, contamination: float = 0.05,
                  budget: int | None = None):
         super().__init__(contamination=contamination, budget=budget)
         self.weight = weight
+        self.min_claims = min_claims
         self.min_peers = min_peers
 
     def _analyse(self, net: ClaimsNetwork) -> Analysis:
-        adj = provider_graph(net, self.weight)
+        adj = provider_graph(net, self.weight, self.min_claims)
         feats = egonet_features(adj)
         kinds = pd.Series(net.provider_type, dtype=object).astype(str).to_numpy()
         expected = {law[0]: np.zeros(net.n_providers) for law in _LAWS}
