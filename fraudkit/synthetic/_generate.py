@@ -55,7 +55,7 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
 
 def _check_args(n_claims: int, seed: int) -> None:
     if not isinstance(n_claims, (int, np.integer)) or n_claims < 100:
-        raise ScenarioError(f"n_claims must be a whole number of at least 100, got {n_claims!r}.")
+        raise ScenarioError(f"the number of claims (--claims) must be a whole number of at least 100, got {n_claims!r}.")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ScenarioError(f"seed must be a non-negative whole number, got {seed!r}.")
 
