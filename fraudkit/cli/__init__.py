@@ -15,6 +15,7 @@ from . import _validate  # noqa: F401,E402
 from . import _evaluate  # noqa: F401,E402
 from . import _generate  # noqa: F401,E402
 from . import _train  # noqa: F401,E402
+from . import _outcomes  # noqa: F401,E402
 
 
 def main() -> None:
