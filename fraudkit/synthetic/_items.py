@@ -283,8 +283,12 @@ def generate_items(cf: ClaimFrame, ctx: ItemContext, rng: np.random.Generator) -
         price = np.concatenate([price, price[dd]])
 
     # order lines: by claim, day, component; number them 1.. within a claim
-    key = (claim * (1 << 24) + day * (1 << 5) + order)
-    srt = np.argsort(key, kind="stable")
+    # two stable radix sorts on 16-bit keys (claims per block ≤ 65,536; day * 32 + component < 65,536)
+    if n <= 1 << 16 and (len(day) == 0 or day.max() < 2000):
+        by_day = np.argsort((day * 32 + order).astype(np.uint16), kind="stable")
+        srt = by_day[np.argsort(claim[by_day].astype(np.uint16), kind="stable")]
+    else:
+        srt = np.argsort(claim * (1 << 24) + day * 32 + order, kind="stable")
     claim, item, qty, day, price = claim[srt], item[srt], qty[srt], day[srt], price[srt]
     counts = np.bincount(claim, minlength=n)
     starts = np.cumsum(counts) - counts
