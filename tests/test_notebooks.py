@@ -6,6 +6,7 @@ Each notebook runs in a fresh temporary folder (with a link to the repository's
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -18,6 +19,22 @@ nbclient = pytest.importorskip("nbclient")
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 TIMEOUT = 120  # seconds per cell
+
+
+@pytest.fixture
+def venv_kernel(tmp_path, monkeypatch):
+    """A ``python3`` kernelspec that runs this interpreter (the venv's), first on JUPYTER_PATH.
+
+    Without it, a user-level ``python3`` kernelspec pointing at another Python would win
+    and the notebooks would run without fraudkit.
+    """
+    spec = tmp_path / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (fraudkit venv)", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", os.pathsep.join([str(tmp_path / "jupyter"), os.environ.get("JUPYTER_PATH", "")]).rstrip(os.pathsep))
+    return "python3"
 
 
 def _cell(nb, tag: str):
@@ -38,7 +55,7 @@ def _text(cell) -> str:
 
 
 @pytest.fixture
-def run_notebook(tmp_path, monkeypatch):
+def run_notebook(tmp_path, monkeypatch, venv_kernel):
     def run(name: str):
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{name} is stored with outputs"
@@ -49,9 +66,7 @@ def run_notebook(tmp_path, monkeypatch):
         monkeypatch.setenv("FRAUDKIT_NOTEBOOK_OUT", str(out))
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'never-used.db'}")
         monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-        # "python3" resolves to the running interpreter (jupyter_client swaps a bare "python"
-        # in the kernelspec's argv for sys.executable), i.e. the venv's.
-        client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=TIMEOUT,
+        client = nbclient.NotebookClient(nb, kernel_name=venv_kernel, timeout=TIMEOUT,
                                          resources={"metadata": {"path": str(cwd)}})
         client.execute()
         return nb, out
@@ -59,11 +74,10 @@ def run_notebook(tmp_path, monkeypatch):
     return run
 
 
-def test_kernel_is_this_python():
+def test_kernel_is_this_python(venv_kernel):
     from jupyter_client.kernelspec import KernelSpecManager
 
-    spec = KernelSpecManager().get_kernel_spec("python3")
-    assert spec.argv[0] in ("python", "python3", sys.executable), spec.argv
+    assert KernelSpecManager().get_kernel_spec(venv_kernel).argv[0] == sys.executable
 
 
 def test_quickstart(run_notebook):
@@ -91,7 +105,8 @@ def test_retrain_and_compare(run_notebook, tmp_path):
     assert "Rule:" in decision and "Decision:" in decision
     assert (out / "mlruns.db").is_file()
     assert not (tmp_path / "never-used.db").exists()  # the notebook used its own store
-    assert not (tmp_path / "cwd" / "mlruns.db").exists()
+    assert (out / "mlartifacts").is_dir()  # artifacts beside the notebook's store
+    assert not {"mlruns.db", "mlartifacts", "mlruns"} & {p.name for p in (tmp_path / "cwd").iterdir()}
 
 
 def test_notebooks_are_stored_clean():
