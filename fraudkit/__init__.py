@@ -53,6 +53,7 @@ class _EvaluateModule(_types.ModuleType):
     """``fraudkit.evaluate`` is both the metrics module and, called, :func:`fraudkit.api.evaluate`."""
 
     def __call__(self, result, labels, k=None):
+        """Precision@k and money recovered of a :class:`ScoreResult` against labels (:func:`fraudkit.api.evaluate`)."""
         from fraudkit.api import evaluate
 
         return evaluate(result, labels, k=k)
