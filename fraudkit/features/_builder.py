@@ -354,8 +354,7 @@ class FeatureBuilder(BaseEstimator):
         pct = np.full(n, 0.5)
         for lv in range(4):
             sel = (level == lv) & (row >= 0)
-            q = self.peer_quantiles_[lv][row[sel]]
-            pct[sel] = (q < metrics["log_cost"].to_numpy()[sel, None]).mean(axis=1)
+            pct[sel] = _share_below(self.peer_quantiles_[lv], row[sel], metrics["log_cost"].to_numpy()[sel])
         out["cost_pct"] = pct
         med_los, out["los_z"] = peer("los", "los")
         out["los"] = b.los
@@ -397,7 +396,7 @@ class FeatureBuilder(BaseEstimator):
         pct = np.full(len(drow), 0.5)
         has = qrow >= 0
         if has.any():
-            pct[has] = (self.drug_price_q_[qrow[has]] < np.log(b.price[drug][has])[:, None]).mean(axis=1)
+            pct[has] = _share_below(self.drug_price_q_, qrow[has], np.log(b.price[drug][has]))
         w = b.amount[drug]
         drug_money = group_sum(b.cidx[drug], w, n)
         out["drug_price_pct"] = np.where(drug_money > 0, group_sum(b.cidx[drug], w * pct, n) / np.maximum(drug_money, 1e-9), 0.5)
@@ -700,6 +699,23 @@ def _drug_rates(b: _Base, code: np.ndarray, min_purchases: int = 3):
     keep = (n >= min_purchases) & (d[end] > d[start])
     rate = (total - q[end])[keep] / (d[end] - d[start])[keep]
     return p[start][keep], (rate, c[start][keep]), int(keep.sum())
+
+
+def _share_below(quantiles: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Share of ``quantiles[row]`` (each row ascending) strictly below each value, by one binary search.
+
+    Rows are laid end to end with offsets larger than any spread of values, so the
+    flattened table stays sorted and one ``searchsorted`` serves every row.
+    """
+    q = np.nan_to_num(quantiles, nan=np.inf)
+    finite = q[np.isfinite(q)]
+    span = (finite.max() - finite.min() + 1.0) if len(finite) else 1.0
+    span = max(span, (np.abs(values).max() * 2 + 1.0) if len(values) else 1.0)
+    k = q.shape[1]
+    offset = np.arange(q.shape[0]) * 4.0 * span
+    flat = np.clip(q, -span, span) + offset[:, None]
+    pos = np.searchsorted(flat.ravel(), values + offset[rows], side="left")
+    return (pos - rows * k) / k
 
 
 def _find(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
