@@ -58,8 +58,10 @@ class PropagationDetector(GraphDetector):
     seeds : list of str or None
         Ids of providers, patients or doctors confirmed fraudulent (e.g. by past flight
         inspections). Ids not in the network are listed in ``evidence_["unknown_seeds"]``.
-    alpha : float, default=0.85
-        Probability of following an edge rather than restarting.
+    alpha : float, default=0.5
+        Probability of following an edge rather than restarting. Short walks (0.5) keep
+        the score on the seeds' own neighbourhood (their patients' other providers and
+        doctors) rather than on the hubs of the whole network.
     max_iter : int, default=200
     tol : float, default=1e-10
     contamination, budget
@@ -88,7 +90,7 @@ class PropagationDetector(GraphDetector):
     True
     """
 
-    def __init__(self, seeds: list[str] | None = None, alpha: float = 0.85, max_iter: int = 200, tol: float = 1e-10,
+    def __init__(self, seeds: list[str] | None = None, alpha: float = 0.5, max_iter: int = 200, tol: float = 1e-10,
                  contamination: float = 0.05, budget: int | None = None):
         super().__init__(contamination=contamination, budget=budget)
         self.seeds = seeds
