@@ -18,9 +18,15 @@ def fixed_ids(prefix: str, numbers: np.ndarray, width: int, valid: np.ndarray | 
     if p:
         buf[:, : len(p)] = np.frombuffer(p, dtype=np.uint8)
     x = np.where(numbers < 0, 0, numbers)
-    for k in range(width - 1, -1, -1):
-        buf[:, len(p) + k] = 48 + (x % 10)
-        x = x // 10
+    # two digits at a time through a lookup table of "00".."99"
+    pairs = np.array([[48 + i // 10, 48 + i % 10] for i in range(100)], dtype=np.uint8)
+    k = width
+    while k >= 2:
+        buf[:, len(p) + k - 2: len(p) + k] = pairs[x % 100]
+        x = x // 100
+        k -= 2
+    if k == 1:
+        buf[:, len(p)] = 48 + (x % 10)
     offsets = (np.arange(n + 1, dtype=np.int64) * size)
     if offsets[-1] < 2**31 - 1:
         arr = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(buf)])

@@ -143,7 +143,7 @@ def generate_items(cf: ClaimFrame, ctx: ItemContext, rng: np.random.Generator) -
     nd = np.minimum(nd, md)
     nd[(cf.drug >= 0) | phantom_only] = 0
     rows, j = _expand(nd)
-    drug = ctx.drug_rows[drug_row[rows], (off[rows] + _stride(md[rows]) * j) % md[rows]]
+    drug = ctx.drug_rows[drug_row[rows], (off[rows] + _stride(ctx.n_drug_rows)[drug_row[rows]] * j) % md[rows]]
     dpp = cat.days_per_pack[drug].astype(np.int64)
     long_supply = (dpp >= 14) & (care[rows] != OUTPATIENT)
     # chronic medication for two or four weeks (rarely eight), acute medication by severity
@@ -174,7 +174,7 @@ def generate_items(cf: ClaimFrame, ctx: ItemContext, rng: np.random.Generator) -
     k = np.minimum(1 + rng.binomial(3, np.array([0.3, 0.3, 0.5, 0.7])[tier]), mi)
     rr, jj = _expand(k[rows_d])
     cl = rows_d[rr]
-    daily_drug = cat.inp_drugs[idg[cl], (off[cl] + _stride(mi[cl]) * jj) % np.maximum(mi[cl], 1)]
+    daily_drug = cat.inp_drugs[idg[cl], (off[cl] + _stride(cat.n_inp_drugs)[idg[cl]] * jj) % np.maximum(mi[cl], 1)]
     # infusions are billed per dose (more in higher tiers); tablets one unit a day
     doses = np.maximum(1, np.round(intensity[cl] * rng.uniform(0.5, 1.5, len(cl)))).astype(np.int64)
     L.add(cl, daily_drug, np.where(cat.days_per_pack[daily_drug] <= 1, doses, 1), day[rr], 7)
