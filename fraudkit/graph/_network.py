@@ -237,6 +237,23 @@ class ClaimsNetwork:
         return self._matrix("dp$", self.claim_doctor, self.claim_provider, (self.n_doctors, self.n_providers),
                             self.claim_money)
 
+    def adjacency(self, weight: str = "claims") -> sp.csr_matrix:
+        """Symmetric adjacency over all nodes ``[patients | providers | doctors]`` (cached).
+
+        ``weight``: "claims" (number of claims) or "money" (fund paid) on the
+        patient-provider, patient-doctor and doctor-provider edges.
+        """
+        key = f"adj:{weight}"
+        if key not in self._cache:
+            if weight == "claims":
+                parts = (self.patient_provider, self.patient_doctor, self.doctor_provider)
+            elif weight == "money":
+                parts = (self.patient_provider_money, self.patient_doctor_money, self.doctor_provider_money)
+            else:
+                raise ValueError(f"weight must be 'claims' or 'money', got {weight!r}")
+            self._cache[key] = _stack(*parts, self.n_patients, self.n_providers, self.n_doctors)
+        return self._cache[key]
+
     # ------------------------------------------------------------------ handy per-entity facts
     def provider_kind(self) -> pd.Series:
         """provider_type per provider id."""
@@ -325,9 +342,7 @@ def ego_network(batch_or_network, provider_id: str, radius: int = 2, max_nodes: 
     # one symmetric adjacency over all nodes: [patients | providers | doctors]
     off_prov, off_doc = n_pat, n_pat + n_prov
     n = n_pat + n_prov + net.n_doctors
-    counts = _stack(net.patient_provider, net.patient_doctor, net.doctor_provider, n_pat, n_prov, net.n_doctors)
-    money = _stack(net.patient_provider_money, net.patient_doctor_money, net.doctor_provider_money,
-                   n_pat, n_prov, net.n_doctors)
+    counts, money = net.adjacency("claims"), net.adjacency("money")
     start = off_prov + loc
     hop = np.full(n, -1, dtype=np.int64)
     hop[start] = 0

@@ -7,7 +7,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ._common import Analysis, GraphDetector, fmt_times
-from ._network import ClaimsNetwork, _stack
+from ._network import ClaimsNetwork
 
 #: Columns of ``evidence_["paths"]``.
 PATH_COLUMNS = ["provider_id", "seed_id", "seed_kind", "via", "patients", "example_patients"]
@@ -123,8 +123,7 @@ class PropagationDetector(GraphDetector):
             return Analysis(provider=np.zeros(n_prov), patient=np.zeros(n_pat), doctor=np.zeros(n_doc),
                             evidence={"skipped": True, "reason": reason, "seeds": seeds, "unknown_seeds": unknown,
                                       "paths": empty})
-        counts = _stack(net.patient_provider, net.patient_doctor, net.doctor_provider, n_pat, n_prov, n_doc)
-        adj = counts.astype(float)
+        adj = net.adjacency("claims").astype(float)
         adj.data = 1.0 + np.log(adj.data)
         restart = np.zeros(adj.shape[0])
         restart[net.provider_ids.get_indexer(seeds["provider"]) + n_pat] = 1.0
