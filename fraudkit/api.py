@@ -408,8 +408,9 @@ class ProviderExplanation:
 
     def _lines(self, reasons: int = 5) -> list[str]:
         p = self.provider
-        kind = " ".join(str(v) for v in (p.get("provider_type"), p.get("tier")) if v not in (None, "", 0)
-                        and str(v) != "nan")
+        tier = p.get("tier")
+        kind = str(p.get("provider_type", "provider")) + (f", tier {tier}" if tier not in (None, "", 0, "0")
+                                                            and str(tier) != "nan" else "")
         flagged = int(self.claims["flagged"].sum()) if "flagged" in self.claims else 0
         lines = [
             f"Provider {self.provider_id} ({kind}), rank {self.rank}, suspicion {self.suspicion:.3f}"
