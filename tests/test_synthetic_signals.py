@@ -7,7 +7,6 @@ like fraud, fails here.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 

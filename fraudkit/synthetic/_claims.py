@@ -12,7 +12,7 @@ import numpy as np
 
 from ._catalogue import Catalogue
 from ._scenario import Scenario
-from ._world import (CHILD, CLINIC, EBMI, HOSPITAL, INPATIENT, OUTPATIENT, CHRONIC, PHARMACY, PHARMACY_CARE,
+from ._world import (CLINIC, HOSPITAL, INPATIENT, OUTPATIENT, CHRONIC, PHARMACY, PHARMACY_CARE,
                      GroupSampler, World)
 
 # item-level behaviours a claim carries to the item generator
@@ -227,10 +227,3 @@ def _legitimate_noise(cf: ClaimFrame, sc: Scenario, cat: Catalogue, world: World
     cf.hung_from[leave] = 1 + (rng.random(len(leave)) * (cf.los[leave] - 2)).astype(np.int32)
     cf.flags[leave] |= F_HUNG_NURSING
     return ClaimFrame.concat([cf, re])
-
-
-def ebmi_mask(world: World, patient: np.ndarray) -> np.ndarray:
-    return world.pat_scheme[patient] == EBMI
-
-
-__all__ = ["ClaimFrame", "normal_claims", "CHILD"]

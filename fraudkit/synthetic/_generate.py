@@ -18,11 +18,11 @@ from fraudkit.io import LABEL_TABLES, TABLES, Batch, Labels, arrow_schema, atomi
 from . import _arrow as A
 from ._catalogue import KIND_NAMES, build_catalogue
 from ._claims import F_OVERCHARGE, F_SWAP, ClaimFrame, drift_day, normal_claims
-from ._fraud import BIT, PATIENT_SCHEMES, PROVIDER_SCHEMES, SCHEME_NAMES, FraudPlan, plant_fraud
+from ._fraud import BIT, PATIENT_SCHEMES, PROVIDER_SCHEMES, SCHEME_NAMES, plant_fraud
 from ._items import ItemContext, generate_items, price_table
 from ._money import settle
 from ._scenario import Scenario, ScenarioError
-from ._world import HOSPITAL, CLINIC, World, build_world
+from ._world import World, build_world
 
 Progress = Callable[[str, int, int], None]
 Format = Literal["parquet", "csv"]
