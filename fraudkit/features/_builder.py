@@ -690,7 +690,8 @@ def _drug_rates(b: _Base, code: np.ndarray, min_purchases: int = 3):
     p, c, q, d = b.pcode[claim].astype(np.int64), code[drug].astype(np.int64), b.qty[drug], b.admit[claim]
     if len(p) == 0:
         return np.zeros(0, np.int64), (np.zeros(0), np.zeros(0, np.int64)), 0
-    order = np.lexsort((d, c, p))
+    day0 = d - d.min()
+    order = np.argsort((p * (int(c.max()) + 1) + c) * (int(day0.max()) + 1) + day0, kind="stable")  # = lexsort((d, c, p))
     p, c, q, d = p[order], c[order], q[order], d[order]
     start = np.flatnonzero(np.r_[True, (p[1:] != p[:-1]) | (c[1:] != c[:-1])])
     end = np.r_[start[1:], len(p)] - 1
