@@ -177,11 +177,18 @@ def test_over_charging_duplicates_or_prices_above_catalogue(frames):
     lines = lines.join(usual, on=["item_code", "tier", "provider_type"])
     lines["above"] = lines.unit_price > lines.usual + 1e-9
     lines["dup"] = lines.duplicated(["claim_id", "item_code", "service_date"], keep=False)
-    per_claim = lines.groupby("claim_id").agg(above=("above", "any"), dup=("dup", "any"), fraud=("fraud_type", "first"))
+    # a package billed with one of its parts the same day
+    panels = {"EXM0039": ("EXM0005", "EXM0006"), "EXM0040": ("EXM0006", "EXM0007", "EXM0008")}
+    keys = set(zip(lines.claim_id, lines.service_date, lines.item_code))
+    lines["package"] = [code in panels and any((c, d, part) in keys for part in panels[code])
+                        for c, d, code in zip(lines.claim_id, lines.service_date, lines.item_code)]
+    per_claim = lines.groupby("claim_id").agg(above=("above", "any"), dup=("dup", "any"), package=("package", "any"),
+                                              fraud=("fraud_type", "first"))
     planted = has(per_claim.fraud, "over_charging")
     assert planted.sum() >= 10
-    assert (per_claim.above | per_claim.dup)[planted].mean() >= 0.95
-    assert per_claim.dup[per_claim.fraud == ""].mean() == 0
+    assert (per_claim.above | per_claim.dup | per_claim.package)[planted].mean() >= 0.95
+    legit = per_claim.fraud == ""
+    assert per_claim.dup[legit].mean() == 0 and per_claim.package[legit].mean() == 0
 
 
 def test_drug_swapping_bills_the_expensive_code(frames):

@@ -91,6 +91,8 @@ SERVICES = (
     ("EXM0036", EXAM, "knee X-ray", 70, 1.0),
     ("EXM0037", EXAM, "obstetric ultrasound", 150, 1.0),
     ("EXM0038", EXAM, "slit-lamp and ocular biometry", 180, 1.0),
+    ("EXM0039", EXAM, "liver and renal function panel", 100, 1.0),
+    ("EXM0040", EXAM, "basic metabolic panel (renal, electrolytes, glucose)", 85, 1.0),
     ("TRT0001", TREATMENT, "general consultation", 15, 1.0),
     ("TRT0002", TREATMENT, "chronic-disease consultation", 20, 1.0),
     ("TRT0003", TREATMENT, "level II nursing (day)", 25, 1.0),
@@ -140,6 +142,8 @@ SERVICES = (
     ("OTH0007", OTHER, "massage", 100, 0.0),
     ("OTH0008", OTHER, "glucose test strips", 60, 0.0),
 )
+#: Packages and the items they contain (billing both is over-standard charging).
+PANELS = {"EXM0039": ("EXM0005", "EXM0006"), "EXM0040": ("EXM0006", "EXM0007", "EXM0008")}
 CONSULT, CHRONIC_CONSULT, NURSING_II, NURSING_I = "TRT0001", "TRT0002", "TRT0003", "TRT0004"
 GENERAL_BED, ICU_BED = "BED0001", "BED0003"
 
@@ -153,10 +157,10 @@ _D = (
     ("J20.9", "resp", 0, (6, 0, 1.0), (2, 1, 1), "", 6, True,
      ("EXM0001", "EXM0004", "EXM0013", "EXM0030"), ("antibiotic_oral", "cold_otc", "tcm_patent"), ("antibiotic_iv", "iv_fluid", "corticosteroid"), "TRT0011", (), ""),
     ("J18.9", "resp", 1, (1.5, 0, 6), (2, 1, 2.5), "", 9, False,
-     ("EXM0001", "EXM0004", "EXM0014", "EXM0013", "EXM0020", "EXM0005", "EXM0006", "EXM0007", "EXM0031"),
+     ("EXM0001", "EXM0004", "EXM0014", "EXM0013", "EXM0020", "EXM0039", "EXM0007", "EXM0031"),
      ("antibiotic_oral",), ("antibiotic_iv", "iv_fluid", "corticosteroid", "bronchodilator"), "TRT0005", (), ""),
     ("J96.0", "resp", 2, (0, 0, 1.0), (0.3, 0.5, 3), "", 14, False,
-     ("EXM0020", "EXM0014", "EXM0022", "EXM0001", "EXM0004", "EXM0007", "EXM0005", "EXM0006", "EXM0031", "EXM0011"),
+     ("EXM0020", "EXM0014", "EXM0022", "EXM0001", "EXM0004", "EXM0039", "EXM0007", "EXM0031", "EXM0011"),
      (), ("antibiotic_iv", "iv_fluid", "corticosteroid", "bronchodilator"), "TRT0010", ("CSM0013",), ""),
     ("J44.9", "resp", 0, (1, 2, 0.5), (0, 0.3, 3), "", 8, False,
      ("EXM0028", "EXM0013", "EXM0001"), ("bronchodilator", "corticosteroid"), ("bronchodilator", "corticosteroid", "iv_fluid"), "TRT0011", (), ""),
@@ -181,7 +185,7 @@ _D = (
     ("E11.9", "endo", 0, (3, 8, 1.0), (0.05, 1, 2), "", 8, True,
      ("EXM0008", "EXM0009", "EXM0006", "EXM0032"), ("antidiabetic_oral",), ("antidiabetic_oral", "iv_fluid"), "", (), ""),
     ("E11.2", "endo", 1, (0.5, 2, 1.5), (0, 0.7, 2), "", 10, False,
-     ("EXM0008", "EXM0009", "EXM0006", "EXM0032", "EXM0002", "EXM0007"), ("antidiabetic_oral", "insulin", "renal"),
+     ("EXM0040", "EXM0009", "EXM0032", "EXM0002"), ("antidiabetic_oral", "insulin", "renal"),
      ("insulin", "renal", "iv_fluid"), "", (), ""),
     ("E11.7", "endo", 2, (0, 0.5, 0.8), (0, 0.5, 2), "", 12, False,
      ("EXM0008", "EXM0009", "EXM0006", "EXM0032", "EXM0017", "EXM0018", "EXM0005"), ("insulin",),

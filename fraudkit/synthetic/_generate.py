@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from fraudkit.io import LABEL_TABLES, TABLES, Batch, Labels, arrow_schema, atomic_dir, validate_batch
 
 from . import _arrow as A
-from ._catalogue import KIND_NAMES, build_catalogue
+from ._catalogue import KIND_NAMES, PANELS, build_catalogue
 from ._claims import F_OVERCHARGE, F_SWAP, ClaimFrame, drift_day, normal_claims
 from ._fraud import BIT, PATIENT_SCHEMES, PROVIDER_SCHEMES, SCHEME_NAMES, plant_fraud
 from ._items import ItemContext, generate_items, price_table
@@ -90,6 +90,10 @@ class _Plan:
         rows[:-1, : self.cat.out_drugs.shape[1]] = self.cat.out_drugs
         rows[-1, : len(otc)] = otc
         self.ctx.drug_rows = rows
+        codes = self.ctx.codes
+        panels = sorted((codes[k], [codes[c] for c in v]) for k, v in PANELS.items())
+        self.ctx.panel_items = np.array([p for p, _ in panels], dtype=np.int64)
+        self.ctx.panel_parts = np.array([parts + [-1] * (3 - len(parts)) for _, parts in panels], dtype=np.int64)
         self.ctx.n_drug_rows = np.concatenate([self.cat.n_out_drugs, [len(otc)]])
 
     def _trim(self, claims: ClaimFrame, rng: np.random.Generator) -> np.ndarray:

@@ -33,6 +33,8 @@ class ItemContext:
     oc_factor: np.ndarray  # per provider: price factor above the catalogue
     swap_p: np.ndarray  # per provider: share of drug lines swapped to the expensive code
     codes: dict[str, int]
+    panel_items: np.ndarray = None  # sorted item indices of packages
+    panel_parts: np.ndarray = None  # (n_panels, 3) their parts, -1 padded
 
 
 def price_table(cat: Catalogue, drug_change: float, service_change: float) -> np.ndarray:
@@ -275,12 +277,21 @@ def generate_items(cf: ClaimFrame, ctx: ItemContext, rng: np.random.Generator) -
         dd = o[dup]
         overcharged[claim[priced_up]] = True
         overcharged[claim[dd]] = True
-        claim = np.concatenate([claim, claim[dd]])
-        item = np.concatenate([item, item[dd]])
-        qty = np.concatenate([qty, qty[dd]])
-        day = np.concatenate([day, day[dd]])
-        order = np.concatenate([order, order[dd]])
-        price = np.concatenate([price, price[dd]])
+        # a package billed together with its parts (same day, each part at its own price)
+        pk = o[np.isin(item[o], ctx.panel_items)]
+        pk = pk[rng.random(len(pk)) < np.maximum(ctx.oc_dup[prov[pk]], ctx.oc_price[prov[pk]]) * 2]
+        parts = ctx.panel_parts[np.searchsorted(ctx.panel_items, item[pk])]  # (k, 3), -1 padded
+        rows, col = np.nonzero(parts >= 0)
+        src = pk[rows]
+        part_item = parts[rows, col]
+        part_price = ctx.price.reshape(-1)[flat[src] - item[src] + part_item]
+        overcharged[claim[src]] = True
+        claim = np.concatenate([claim, claim[dd], claim[src]])
+        item = np.concatenate([item, item[dd], part_item])
+        qty = np.concatenate([qty, qty[dd], np.ones(len(src), np.int64)])
+        day = np.concatenate([day, day[dd], day[src]])
+        order = np.concatenate([order, order[dd], order[src]])
+        price = np.concatenate([price, price[dd], part_price])
 
     # order lines: by claim, day, component; number them 1.. within a claim
     # two stable radix sorts on 16-bit keys (claims per block ≤ 65,536; day * 32 + component < 65,536)
