@@ -3,24 +3,29 @@
 How the final provider ranking blends the unsupervised evidence with what inspections found:
 
 1. **Design.** Each provider is described by the unsupervised detectors' evidence
-   (``-log`` tail probability of each ``score_*`` column, within its provider type) and by its
-   provider features, each as a centred percentile within its provider type (``-0.5`` lowest,
-   ``+0.5`` highest), so that scales, heavy tails and provider types do not matter.
-2. **Model.** An L2 logistic regression with balanced class weights (confirmed cases are rare
-   among inspections once the obvious ones are found) is trained on the inspected providers,
-   ``confirmed`` = 1, ``cleared`` = 0. Cleared providers pull the ones that look like them down,
-   confirmed ones pull their look-alikes up; which detectors deserve trust in this batch is
-   learnt too. With at least :attr:`OutcomeReranker.min_calibration` providers of each class,
-   probabilities are calibrated by :class:`~sklearn.calibration.CalibratedClassifierCV`
-   (sigmoid, 3 folds); below that, the fallback is the regression's own probability with the
-   class-weight shift undone (the intercept moved by the log of the class ratio), which is
-   roughly calibrated but not checked on held-out cases.
-3. **Blend.** The re-ranker's probability for the *uninspected* providers becomes one more
-   column, ``reranker``, combined with the detectors by :func:`fraudkit.prioritise.combine_scores`
-   (weighted Fisher). Its weight grows with the evidence it learnt from:
-   ``weight = max_weight * n / (n + half_weight_at)``, ``n`` = inspected providers, while
-   every detector keeps weight 1. With one class only (all confirmed or all cleared)
-   there is nothing to learn; the column is left out and only propagation uses the outcomes.
+   (``-log`` tail probability of each detector's score within its provider type) and by its
+   provider features, each as two tail evidences within its provider type (``-log`` upper- and
+   lower-tail probability), so that scales, heavy tails and provider types do not matter and
+   extremes count more than the middle.
+2. **Model.** Inspected providers are few and biased (the ones the ranking put first), so the
+   re-ranker learns positive-unlabelled: an L2 logistic regression of ``confirmed`` (1) against
+   ``cleared`` (0, weight 1) *and* the uninspected providers (0, weight ``unlabelled_weight``,
+   most of them are honest), with the confirmed class weighted up to balance. Cleared providers
+   pull the ones that look like them down, confirmed ones pull their look-alikes up, and which
+   detectors deserve trust in this batch is learnt too. (On generated batches this beat a model
+   trained on the inspected providers alone: rounds 2-5 precision 0.20 vs 0.19 on default,
+   0.16 vs 0.15 on hard.)
+3. **Probability.** With at least ``min_calibration`` inspected providers in each class, the
+   model's output is calibrated on them by :class:`~sklearn.calibration.CalibratedClassifierCV`
+   (sigmoid, model frozen). Below that, the documented fallback is the regression's own output
+   with the class balancing undone (log-odds moved by the log of the confirmed share among the
+   inspected), roughly calibrated but unchecked. Calibration is monotone: it never changes the order.
+4. **Blend.** The probability of the *uninspected* providers becomes one more column,
+   ``reranker``, combined with the detectors by :func:`fraudkit.prioritise.combine_scores`
+   (weighted Fisher on tail probabilities). Its weight grows with the outcomes it learnt from:
+   ``weight = MAX_WEIGHT * n / (n + HALF_WEIGHT_AT)`` (n = inspected providers; 2 at 20, 3.2 at
+   80), while every detector keeps its weight (1). With one class only (all confirmed or all
+   cleared) nothing is learnt; the column is left out and only propagation uses the outcomes.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ MAX_WEIGHT = 4.0
 HALF_WEIGHT_AT = 20
 #: Feature-table columns that are not evidence (identity of the peer group, size).
 NOT_EVIDENCE = ("peer_group", "tier", "beds")
+#: Label of an uninspected provider in :meth:`OutcomeReranker.fit`.
+UNLABELLED = -1
 
 
 def provider_design(features: pd.DataFrame, provider_scores: pd.DataFrame, groups: pd.Series | None = None) -> pd.DataFrame:
@@ -53,12 +60,12 @@ def provider_design(features: pd.DataFrame, provider_scores: pd.DataFrame, group
     provider_scores : DataFrame
         One column per unsupervised detector, indexed by provider_id (higher = more suspicious).
     groups : Series, optional
-        Peer group of each provider (provider_type); percentiles and tail probabilities are within it.
+        Peer group of each provider (provider_type); tail probabilities are within it.
 
     Returns
     -------
     DataFrame
-        ``det_<detector>`` = ``-log`` tail probability, ``feat_<feature>`` = centred percentile,
+        ``det_<detector>``, ``high_<feature>``, ``low_<feature>``: ``-log`` tail probabilities,
         indexed like ``provider_scores``.
 
     Examples
@@ -66,103 +73,107 @@ def provider_design(features: pd.DataFrame, provider_scores: pd.DataFrame, group
     >>> s = pd.DataFrame({"iforest": [0.9, 0.1, 0.5]}, index=["H1", "H2", "H3"])
     >>> f = pd.DataFrame({"dup_share": [0.0, 0.3, 0.1]}, index=["H1", "H2", "H3"])
     >>> provider_design(f, s).round(2).to_dict("list")
-    {'det_iforest': [1.1, 0.0, 0.41], 'feat_dup_share': [-0.33, 0.33, 0.0]}
+    {'det_iforest': [1.1, 0.0, 0.41], 'high_dup_share': [0.0, 1.1, 0.41], 'low_dup_share': [1.1, 0.0, 0.41]}
     """
     index = provider_scores.index
     out = {}
     for column in provider_scores.columns:
         if column == RERANKER or not provider_scores[column].notna().any():
             continue
-        out[f"det_{column}"] = -np.log(tail_probability(provider_scores[column], groups)).to_numpy()
+        out[f"det_{column}"] = np.abs(np.log(tail_probability(provider_scores[column], groups))).to_numpy()
     table = features.reindex(index)
-    key = groups.reindex(index).to_numpy() if groups is not None else np.zeros(len(index))
     for column in table.columns:
         if column in NOT_EVIDENCE or not pd.api.types.is_numeric_dtype(table[column]):
             continue
         values = table[column].astype(float)
         if values.nunique(dropna=True) < 2:
             continue
-        pct = values.groupby(key).rank(pct=True, method="average")
-        out[f"feat_{column}"] = (pct - 0.5).fillna(0.0).to_numpy()
+        out[f"high_{column}"] = np.abs(np.log(tail_probability(values, groups))).to_numpy()
+        out[f"low_{column}"] = np.abs(np.log(tail_probability(-values, groups))).to_numpy()
     return pd.DataFrame(out, index=index).fillna(0.0)
 
 
 class OutcomeReranker(BaseEstimator, ClassifierMixin):
-    """Probability that a provider is confirmed on inspection, learnt from past outcomes.
+    """Probability that a provider is confirmed on inspection, learnt from past outcomes (positive-unlabelled).
 
     Parameters
     ----------
     C : float, default=0.1
         Inverse L2 strength of the logistic regression (small: few labels, many inputs).
+    unlabelled_weight : float, default=1.0
+        Weight of each uninspected provider (label ``-1``) as a presumed honest one.
     min_calibration : int, default=8
-        Providers needed in *each* class to calibrate with 3-fold ``CalibratedClassifierCV``;
-        below, the regression's own probability with the class-weight shift undone.
+        Inspected providers needed in *each* class to calibrate (sigmoid) on them; below, the
+        regression's own output with the class balancing undone.
     random_state : int, default=0
 
     Attributes
     ----------
-    model_ : estimator
-        The fitted (calibrated or plain) classifier.
+    model_ : Pipeline
+        Standardisation and the logistic regression.
+    calibrator_ : CalibratedClassifierCV or None
     calibrated_ : bool
-    classes_ : ndarray
     prior_ : float
-        Share of confirmed providers among the training outcomes.
+        Share of confirmed providers among the inspected.
     coef_ : Series
-        The logistic regression's coefficients per input (standardised), for explanations.
+        Coefficients per input (standardised), for explanations.
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
-    >>> X = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)})
-    >>> y = (X["a"] > 0.8).astype(int)
+    >>> X = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    >>> y = np.where(X["a"] > 0.8, 1, np.where(X.index < 30, 0, -1))
     >>> r = OutcomeReranker().fit(X, y)
     >>> bool(r.predict_proba(pd.DataFrame({"a": [2.0], "b": [0.0]}))[0, 1] > 0.5)
     True
     """
 
-    def __init__(self, C: float = 0.1, min_calibration: int = 8, random_state: int = 0):
+    def __init__(self, C: float = 0.1, unlabelled_weight: float = 1.0, min_calibration: int = 8, random_state: int = 0):
         self.C = C
+        self.unlabelled_weight = unlabelled_weight
         self.min_calibration = min_calibration
         self.random_state = random_state
 
-    def _base(self):
-        return make_pipeline(StandardScaler(), LogisticRegression(C=self.C, class_weight="balanced", max_iter=2000,
-                                                                  random_state=self.random_state))
-
     def fit(self, X: pd.DataFrame, y) -> "OutcomeReranker":
+        """``y``: 1 confirmed, 0 cleared, -1 not inspected (unlabelled)."""
         y = np.asarray(y, dtype=int)
-        counts = np.bincount(y, minlength=2)
+        labelled = y != UNLABELLED
+        counts = np.bincount(y[labelled], minlength=2)
         if (counts == 0).any():
             raise ValueError("the re-ranker needs both confirmed and cleared providers")
         self.classes_ = np.array([0, 1])
         self.features_ = list(X.columns)
         self.prior_ = float(counts[1] / counts.sum())
+        target = (y == 1).astype(int)
+        weight = np.where(labelled, 1.0, float(self.unlabelled_weight))
+        weight = np.where(target == 1, weight[target == 0].sum() / max(weight[target == 1].sum(), 1e-12), weight)
+        self.model_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=3000, random_state=self.random_state))
+        self.model_.fit(X, target, logisticregression__sample_weight=weight)
+        self.coef_ = pd.Series(self.model_[-1].coef_[0], index=self.features_)
         self.calibrated_ = bool(counts.min() >= self.min_calibration)
-        plain = self._base().fit(X, y)
-        self.coef_ = pd.Series(plain[-1].coef_[0], index=self.features_)
+        self.calibrator_ = None
         if self.calibrated_:
             from sklearn.calibration import CalibratedClassifierCV
-            from sklearn.model_selection import StratifiedKFold
+            from sklearn.frozen import FrozenEstimator
 
-            folds = StratifiedKFold(3, shuffle=True, random_state=self.random_state)
-            self.model_ = CalibratedClassifierCV(self._base(), method="sigmoid", cv=folds).fit(X, y)
-            self.shift_ = 0.0
-        else:
-            # Balanced weights act as if the classes were equally common; undo it on the log-odds.
-            self.model_ = plain
-            self.shift_ = float(np.log(counts[1] / counts[0]))
+            self.calibrator_ = CalibratedClassifierCV(FrozenEstimator(self.model_), method="sigmoid")
+            self.calibrator_.fit(X[labelled], y[labelled])
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         X = X.reindex(columns=self.features_, fill_value=0.0)
-        p = self.model_.predict_proba(X)[:, 1]
-        if self.shift_:
-            logit = np.log(np.clip(p, 1e-12, 1 - 1e-12) / np.clip(1 - p, 1e-12, 1)) + self.shift_
+        if self.calibrator_ is not None:
+            p = self.calibrator_.predict_proba(X)[:, 1]
+        else:
+            # Balancing acts as if confirmed cases were half the population; undo it on the log-odds.
+            p = self.model_.predict_proba(X)[:, 1]
+            shift = np.log(self.prior_ / (1 - self.prior_)) if 0 < self.prior_ < 1 else 0.0
+            logit = np.log(np.clip(p, 1e-12, 1) / np.clip(1 - p, 1e-12, 1)) + shift
             p = 1.0 / (1.0 + np.exp(-logit))
         return np.column_stack([1 - p, p])
 
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        return self.predict_proba(X)[:, 1]
+        return self.model_.decision_function(X.reindex(columns=self.features_, fill_value=0.0))
 
 
 def reranker_weight(n_outcomes: int, max_weight: float = MAX_WEIGHT, half_at: int = HALF_WEIGHT_AT) -> float:
@@ -187,7 +198,8 @@ def rerank(features: pd.DataFrame, provider_scores: pd.DataFrame, outcomes, grou
     if labels.nunique() < 2:
         return provider_scores, weights, None
     design = provider_design(features, provider_scores, groups)
-    model = (reranker or OutcomeReranker()).fit(design.loc[labels.index], labels.to_numpy())
+    target = labels.reindex(design.index).fillna(UNLABELLED).astype(int).to_numpy()
+    model = (reranker or OutcomeReranker()).fit(design, target)
     probability = pd.Series(model.predict_proba(design)[:, 1], index=design.index)
     probability[labels.index] = np.nan
     scores = provider_scores.copy()
