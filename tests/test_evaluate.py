@@ -86,7 +86,8 @@ def test_cli_evaluate(toy, tmp_path):
     p = rollup(s, batch.claims)["score"].sort_values(ascending=False)
     out = tmp_path / "scores"
     out.mkdir()
-    pd.DataFrame({"claim_id": s.index, "suspicion": s.to_numpy()}).to_parquet(out / "claims.parquet")
+    pd.DataFrame({"claim_id": s.index, "suspicion": s.to_numpy(), "score_claim_features": s.to_numpy()}).to_parquet(
+        out / "claims.parquet")
     pd.DataFrame({"rank": np.arange(1, len(p) + 1), "provider_id": p.index, "suspicion": p.to_numpy()}).to_csv(
         out / "providers.csv", index=False)
     runner = CliRunner()
@@ -96,6 +97,8 @@ def test_cli_evaluate(toy, tmp_path):
     assert "providers.precision_at_k" in res.output
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["k"] == 5 and metrics["providers.precision_at_k"] >= 0.6
+    assert "per detector" in res.output
+    assert metrics["detector.claim_features.claims.pr_auc"] == pytest.approx(metrics["claims.pr_auc"])
     write_batch(batch, tmp_path / "unlabelled")
     done = subprocess.run([sys.executable, "-m", "fraudkit", "evaluate", str(tmp_path / "unlabelled"), "--scores", str(out)],
                           capture_output=True, text=True, timeout=120)

@@ -12,6 +12,23 @@ from rich.table import Table
 from ._app import UserError, app, console
 
 
+def _detector_columns(folder: Path) -> tuple[dict[str, pd.Series], dict[str, pd.Series]]:
+    """Per-detector ``score_*`` columns of the score output, claims and providers."""
+    claims, providers = {}, {}
+    path = folder / "claims.parquet"
+    if path.is_file():
+        frame = pd.read_parquet(path)
+        for col in [c for c in frame.columns if c.startswith("score_")]:
+            claims[col[6:]] = pd.Series(frame[col].to_numpy(dtype=float), index=frame["claim_id"].astype(str).to_numpy())
+    path = folder / "providers.csv"
+    if path.is_file():
+        frame = pd.read_csv(path, dtype={"provider_id": str})
+        for col in [c for c in frame.columns if c.startswith("score_")]:
+            providers[col[6:]] = pd.Series(pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float),
+                                           index=frame["provider_id"].to_numpy())
+    return claims, providers
+
+
 def _read_scores(folder: Path) -> tuple[pd.Series | None, pd.Series | None]:
     if not folder.is_dir():
         raise UserError(f"--scores {folder}: not a folder (expected the output folder of `fraudkit score`)")
@@ -61,6 +78,19 @@ def evaluate(
     for name, value in metrics.items():
         table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value))
     console.print(table)
+    claim_cols, provider_cols = _detector_columns(scores)
+    if claim_cols or provider_cols:
+        per = Table(title="per detector (score_* columns)")
+        for col in ("detector", "claims.pr_auc", "providers.pr_auc", "providers.precision_at_k"):
+            per.add_column(col, justify="left" if col == "detector" else "right")
+        for name in sorted(set(claim_cols) | set(provider_cols)):
+            m = run(labels, loaded.claims, claim_cols.get(name), provider_cols.get(name), k=k)
+            cells = [m.get(c) for c in ("claims.pr_auc", "providers.pr_auc", "providers.precision_at_k")]
+            per.add_row(name, *["" if v is None else f"{v:.3f}" for v in cells])
+            for key, value in m.items():
+                if key.startswith(("claims.pr_auc", "providers.pr_auc", "providers.precision_at_k")):
+                    metrics[f"detector.{name}.{key}"] = value
+        console.print(per)
     if json_out is not None:
         from fraudkit.io import atomic_file
 
