@@ -72,8 +72,14 @@ class ModelConfig:
         Graph detector name -> keyword arguments; a detector missing here is not run.
     weights : dict
         Detector name -> weight in the combination (see :mod:`fraudkit.prioritise`).
+    fences : dict
+        Detector name -> Tukey factor: its scores count as evidence only above ``Q3 + f·IQR``
+        (see :func:`fraudkit.prioritise.combine_scores`). Graph detectors are fenced by default.
     peer_groups : bool
-        Compare providers only with providers of the same type when combining.
+        Compare providers only with providers of the same type when combining. Off by
+        default: the provider features are already scaled within peer groups, and ranking
+        within types forces every type to the same share of suspects (precision@k on
+        default / hard / toy batches: 0.54 / 0.41 / 0.4 with, 0.66 / 0.62 / 1.0 without).
     explain_claims : int
         At most this many flagged claims get written reasons (most suspicious first).
     """
@@ -85,7 +91,8 @@ class ModelConfig:
     provider_forest: dict = field(default_factory=lambda: {"n_estimators": 300, "max_samples": 256})
     graph: dict = field(default_factory=lambda: {"dense_blocks": {}, "rings": {}, "egonet": {}, "propagation": {}})
     weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    peer_groups: bool = True
+    fences: dict = field(default_factory=lambda: {"dense_blocks": 3.0, "rings": 3.0, "egonet": 3.0})
+    peer_groups: bool = False
     explain_claims: int = 20000
 
     @classmethod
@@ -102,6 +109,9 @@ class ModelConfig:
         unknown_w = sorted(set(config.weights) - set(DEFAULT_WEIGHTS))
         if unknown_w:
             raise FraudkitError(f"{source}: weight {unknown_w[0]!r} names no detector; use {', '.join(DEFAULT_WEIGHTS)}")
+        unknown_f = sorted(set(config.fences) - set(DEFAULT_WEIGHTS))
+        if unknown_f:
+            raise FraudkitError(f"{source}: fence {unknown_f[0]!r} names no detector; use {', '.join(DEFAULT_WEIGHTS)}")
         if not 0 < float(config.flag_share) < 1:
             raise FraudkitError(f"{source}: flag_share must be between 0 and 1, got {config.flag_share!r}")
         config.weights = {**DEFAULT_WEIGHTS, **config.weights}
@@ -293,7 +303,7 @@ class FraudModel:
         step("prioritise")
         claim_index = pd.Index(claims["claim_id"])
         claim_scores = pd.DataFrame({k: v.reindex(claim_index) for k, v in claim_cols.items()})
-        claim_combined = combine_scores(claim_scores, cfg.weights)
+        claim_combined = combine_scores(claim_scores, cfg.weights, fences=cfg.fences)
         scored = claims[["claim_id", "patient_id", "provider_id", "doctor_id", "care_type", "admit_date",
                          "discharge_date", "diagnosis", "total_amount", "fund_paid"]].copy()
         scored["care_type"] = scored["care_type"].astype(str)
@@ -330,7 +340,7 @@ class FraudModel:
             from fraudkit.outcomes import rerank
 
             provider_scores, weights, _ = rerank(features.providers, provider_scores, outcomes, groups, weights)
-        provider_combined = combine_scores(provider_scores, weights, groups=groups)
+        provider_combined = combine_scores(provider_scores, weights, groups=groups, fences=cfg.fences)
 
         reasons = self._provider_reasons(features, provider_scores, graph_reasons, scored)
         schemes = schemes_from_reasons(reasons)
@@ -347,7 +357,7 @@ class FraudModel:
         patient_index = pd.Index(batch.patients["patient_id"])
         patient_cols["claim_outliers"] = rollup(claim_scores["claim_features"], claims, by="patient_id")["top_score"]
         patient_scores = pd.DataFrame({k: v.reindex(patient_index) for k, v in patient_cols.items()})
-        patient_combined = combine_scores(patient_scores, cfg.weights)
+        patient_combined = combine_scores(patient_scores, cfg.weights, fences=cfg.fences)
         by_patient = claims.groupby("patient_id", observed=True)
         patients = pd.DataFrame({
             "patient_id": patient_index,

@@ -4,6 +4,9 @@ How scores are combined (documented, rank-based, no assumption on each detector'
 
 1. Each detector's scores for an entity (claim, patient or provider) become **empirical
    upper-tail probabilities** ``p = rank / n`` (1/n for the most suspicious, 1 for the least).
+   A detector may be *fenced*: its scores count as evidence only above Tukey's fence
+   ``Q3 + f·IQR`` of its own distribution (p = 1 below). Graph detectors are fenced, since
+   everyone shares some patients and sits in some loose block: only a clear outlier accuses.
 2. The detectors' tail probabilities are combined by **weighted Fisher's method**:
    ``X = -2 Σ w_d log p_d``. A provider that one detector puts at the very top scores
    high even if others see nothing (collusion is invisible claim by claim), and one that
@@ -56,10 +59,23 @@ def tail_probability(scores: pd.Series, groups: pd.Series | None = None) -> pd.S
     return p.fillna(np.exp(-1.0)).clip(1e-12, 1.0)
 
 
+def fence(scores: pd.Series, factor: float) -> float:
+    """Tukey's fence ``Q3 + factor · IQR`` of a detector's scores (3 = "far out").
+
+    Examples
+    --------
+    >>> fence(pd.Series([1.0, 2.0, 3.0, 4.0, 5.0]), 1.5)
+    7.0
+    """
+    q1, q3 = scores.quantile([0.25, 0.75])
+    return float(q3 + factor * (q3 - q1))
+
+
 def combine_scores(
     scores: pd.DataFrame,
     weights: Mapping[str, float] | None = None,
     groups: pd.Series | None = None,
+    fences: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Combine several detectors' scores of one entity into one suspicion (Fisher's method).
 
@@ -72,6 +88,9 @@ def combine_scores(
         Weight per detector column (default 1 each; 0 drops a detector).
     groups : Series, optional
         Peer group of each entity (e.g. provider_type) for like-with-like tail probabilities.
+    fences : mapping, optional
+        Detector column -> Tukey factor; that detector's scores count only above
+        :func:`fence` (below it, p = 1: no evidence either way).
 
     Returns
     -------
@@ -92,9 +111,13 @@ def combine_scores(
         raise ValueError("no detector produced scores to combine")
     statistic = pd.Series(0.0, index=scores.index)
     total_weight = 0.0
+    fences = dict(fences or {})
     for column in used:
         w = float(weights.get(column, 1.0))
-        statistic += -2.0 * w * np.log(tail_probability(scores[column], groups))
+        p = tail_probability(scores[column], groups)
+        if fences.get(column) is not None:
+            p = p.where(scores[column] > fence(scores[column].dropna(), fences[column]), 1.0)
+        statistic += -2.0 * w * np.log(p)
         total_weight += w
     dof = 2.0 * total_weight
     log_sf = stats.chi2.logsf(statistic.to_numpy(), dof)
@@ -246,4 +269,4 @@ def schemes_from_reasons(reasons: pd.DataFrame, top: int = 3) -> pd.Series:
     return ranked.groupby("id", observed=True)["scheme"].agg(";".join)
 
 
-__all__ = ["PROVIDER_COLUMNS", "REASON_SCHEMES", "schemes_from_reasons", "combine_scores", "money_at_stake", "rank_providers", "tail_probability"]
+__all__ = ["PROVIDER_COLUMNS", "REASON_SCHEMES", "fence", "schemes_from_reasons", "combine_scores", "money_at_stake", "rank_providers", "tail_probability"]
