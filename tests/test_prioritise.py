@@ -127,3 +127,21 @@ def test_schemes_from_reasons_follows_the_strongest_reasons():
         "strength": [1.0, 5.0, 3.0, 9.0],
     })
     assert schemes_from_reasons(reasons)["H1"] == "collusion_ring;drug_swapping"
+
+
+def test_fenced_detector_only_accuses_clear_outliers():
+    # a graph-like detector: everyone has some score, two providers are far out
+    rng = np.random.default_rng(5)
+    idx = [f"H{i:03d}" for i in range(300)]
+    graph = pd.Series(rng.gamma(4.0, 5.0, 300), index=idx)
+    graph[["H000", "H001"]] = [400.0, 300.0]
+    tabular = pd.Series(rng.normal(size=300), index=idx)
+    scores = pd.DataFrame({"graph": graph, "tabular": tabular})
+    fenced = combine_scores(scores, fences={"graph": 3.0})["evidence"]
+    unfenced = combine_scores(scores)["evidence"]
+    # below the fence the graph detector neither accuses nor clears: the order is the tabular one
+    rest = [i for i in idx if i not in ("H000", "H001")]
+    assert (fenced[rest].rank() == tabular[rest].rank()).all()
+    assert not (unfenced[rest].rank() == tabular[rest].rank()).all()
+    # the far-out providers keep their evidence
+    assert set(fenced.nlargest(2).index) == {"H000", "H001"}
