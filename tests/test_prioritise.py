@@ -144,4 +144,4 @@ def test_fenced_detector_only_accuses_clear_outliers():
     assert (fenced[rest].rank() == tabular[rest].rank()).all()
     assert not (unfenced[rest].rank() == tabular[rest].rank()).all()
     # the far-out providers keep their evidence
-    assert set(fenced.nlargest(2).index) == {"H000", "H001"}
+    assert {"H000", "H001"} <= set(fenced.nlargest(5).index)
