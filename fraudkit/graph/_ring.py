@@ -34,7 +34,7 @@ class RingDetector(GraphDetector):
         on both sides): a ring's members come back again and again, ordinary shared
         patients mostly once. Each pair keeps its strongest count (column
         ``min_claims`` of the evidence). None = all patients only.
-    top_pairs : int, default=2
+    top_pairs : int, default=3
         A provider scores the summed strength of its this many strongest pairs.
     min_surprise : float, default=6.0
         Significance for a pair to join the ring graph and score patients (p < 1e-6).
@@ -49,6 +49,8 @@ class RingDetector(GraphDetector):
         Louvain resolution.
     seed : int, default=0
         Louvain seed.
+    min_reason_surprise, min_reason_lift : float, default=2.0 and 1.5
+        Pairs below either (p > 0.01, or less than 1.5× chance) are not given as reasons.
     contamination, budget
         See :class:`fraudkit.detectors.BaseDetector`.
 
@@ -76,19 +78,24 @@ class RingDetector(GraphDetector):
     >>> det = RingDetector().fit(net)
     >>> det.evidence_["pairs"][["left_id", "right_id"]].iloc[0].tolist()
     ['H0', 'H10']
-    >>> det.scores(net).nlargest(2).index.tolist()
+    >>> sorted(det.scores(net).nlargest(2).index)
     ['H0', 'H10']
+    >>> det.explain(net, top=1).set_index("id").loc["H0", "reason"]  # doctest: +ELLIPSIS
+    'shares 32 patients with pharmacy H10, 2.9× what chance predicts (11.0); ...'
+
     """
 
-    def __init__(self, min_shared: int = 4, regular_claims: int | tuple | None = (2, 3), top_pairs: int = 2,
+    def __init__(self, min_shared: int = 4, regular_claims: int | tuple | None = (2, 3), top_pairs: int = 3,
                  min_surprise: float = 6.0, include_doctors: bool = True, stratify: bool = True,
-                 max_ring_size: int = 12, resolution: float = 1.0, seed: int = 0, contamination: float = 0.05,
-                 budget: int | None = None):
+                 max_ring_size: int = 12, resolution: float = 1.0, seed: int = 0, min_reason_surprise: float = 2.0,
+                 min_reason_lift: float = 1.5, contamination: float = 0.05, budget: int | None = None):
         super().__init__(contamination=contamination, budget=budget)
         self.min_shared = min_shared
         self.regular_claims = regular_claims
         self.top_pairs = top_pairs
         self.max_ring_size = max_ring_size
+        self.min_reason_surprise = min_reason_surprise
+        self.min_reason_lift = min_reason_lift
         self.min_surprise = min_surprise
         self.include_doctors = include_doctors
         self.stratify = stratify
@@ -207,6 +214,8 @@ class RingDetector(GraphDetector):
     def _reasons(self, net, pairs, inst_code, right_code) -> dict[int, list[tuple]]:
         reasons: dict[int, list[tuple]] = {}
         for k, row in enumerate(pairs.itertuples(index=False)):
+            if row.surprise < self.min_reason_surprise or row.lift < self.min_reason_lift:
+                continue  # not worth an inspector's attention
             chance = (f"{fmt_times(row.lift)} what chance predicts ({row.expected:.1f}); "
                       f"{fmt_money(row.shared_money)} fund paid by them there")
             who = (f"{row.shared_patients} patients" if row.min_claims <= 1 else
