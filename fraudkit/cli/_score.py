@@ -17,6 +17,11 @@ from fraudkit.api import DEFAULT_MODEL, resolve_model  # noqa: F401
 from ._app import app, console, warn
 
 
+class Engine(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
 class OnBadRows(str, Enum):
     refuse = "refuse"
     reject = "reject"
@@ -65,10 +70,14 @@ def score(
     on_bad_rows: OnBadRows = typer.Option(OnBadRows.refuse, "--on-bad-rows", help="refuse: stop at the first broken rule; reject: score valid rows, write bad ones to rejects.parquet."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local: this process; dask: row-wise stages on a Dask cluster (same files)."),
+    scheduler: str = typer.Option(None, "--scheduler", help="With --engine dask: address of a running scheduler (default: a LocalCluster)."),
 ) -> None:
     """Score BATCH and rank its providers for flight inspection; write the results into OUT atomically."""
     from fraudkit.io import atomic_dir, load_batch
 
+    if scheduler is not None and engine is not Engine.dask:
+        raise typer.BadParameter("needs --engine dask", param_hint="--scheduler")
     if provider_type is not None and provider_type not in ("hospital", "clinic", "pharmacy"):
         raise typer.BadParameter("must be hospital, clinic or pharmacy", param_hint="--provider-type")
     started = time.perf_counter()
@@ -83,8 +92,14 @@ def score(
 
             # seeds propagation, trains the re-ranker, moves inspected providers after the others
             known = load_outcomes(outcomes, loaded)
-        result = fitted.score(loaded, inspections=inspections, region=region, provider_type=provider_type,
-                              outcomes=known, progress=step)
+        options = dict(inspections=inspections, region=region, provider_type=provider_type, outcomes=known, progress=step)
+        if engine is Engine.dask:
+            from fraudkit.engine import score_dask
+
+            step("starting Dask cluster" if scheduler is None else f"connecting to {scheduler}")
+            result = score_dask(fitted, loaded, scheduler=scheduler, **options)
+        else:
+            result = fitted.score(loaded, **options)
         step("writing outputs")
         with atomic_dir(out) as tmp:
             paths = result.write(tmp)

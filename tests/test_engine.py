@@ -1,0 +1,95 @@
+"""``--engine dask`` gives the local engine's files, byte for byte, on a LocalCluster of several workers."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from fraudkit.engine import DaskEngine, partition_bounds  # noqa: E402
+from fraudkit.io import load_batch  # noqa: E402
+from fraudkit.pipeline import FraudModel, ModelConfig, save_model  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+FILES = ("providers.csv", "claims.parquet", "patients.parquet", "summary.json")
+
+
+@pytest.fixture(scope="module")
+def parted(tmp_path_factory):
+    """A 9,000-claim batch written as folders of 3 Parquet parts, and a model fitted on it."""
+    from fraudkit.synthetic import Scenario, generate_to
+
+    root = tmp_path_factory.mktemp("engine")
+    generate_to(Scenario.from_yaml(REPO / "synthetic" / "tiny.yaml"), root / "batch", n_claims=9_000, seed=5, parts=3)
+    batch = load_batch(root / "batch")
+    model = FraudModel(ModelConfig(seed=2, explain_claims=1_500)).fit(batch)
+    save_model(model, root / "model")
+    return root, batch, model
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=3, threads_per_worker=1, processes=False, dashboard_address=None,
+                      silence_logs=40) as c:
+        yield c
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in FILES}
+
+
+def test_partitions_are_contiguous_and_never_too_small():
+    assert partition_bounds(9_000, 4) == [(0, 2250), (2250, 4500), (4500, 6750), (6750, 9000)]
+    assert partition_bounds(3_999, 8) == [(0, 3999)]
+    bounds = partition_bounds(1_000_003, 7)
+    assert bounds[0][0] == 0 and bounds[-1][1] == 1_000_003
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+
+
+def test_dask_engine_writes_the_local_engines_files_byte_for_byte(parted, cluster, tmp_path):
+    _, batch, model = parted
+    local = model.score(batch, inspections=10)
+    from distributed import Client
+
+    with Client(cluster) as client:
+        engine = DaskEngine(client=client, partitions=4)
+        assert len(engine.partitions_of(len(batch.claims))) == 4  # the claims really are split
+        with engine:
+            distributed = engine.score(model, batch, inspections=10)
+    (tmp_path / "local").mkdir()
+    (tmp_path / "dask").mkdir()
+    local.write(tmp_path / "local")
+    distributed.write(tmp_path / "dask")
+    assert _digests(tmp_path / "dask") == _digests(tmp_path / "local")
+    assert local.reasons.equals(distributed.reasons)
+
+
+def test_score_cli_engine_dask_with_a_scheduler_address(parted, cluster):
+    from fraudkit.cli import app
+
+    root, _, _ = parted
+    runner = CliRunner()
+    common = ["score", str(root / "batch"), "--model", str(root / "model"), "-k", "5", "--quiet", "--no-report"]
+    done = runner.invoke(app, common + ["--out", str(root / "out-local")])
+    assert done.exit_code == 0, done.output
+    done = runner.invoke(app, common + ["--out", str(root / "out-dask"), "--engine", "dask",
+                                        "--scheduler", cluster.scheduler_address])
+    assert done.exit_code == 0, done.output
+    assert _digests(root / "out-dask") == _digests(root / "out-local")
+
+
+def test_unknown_engine_exits_2(parted, tmp_path):
+    from fraudkit.cli import app
+
+    root, _, _ = parted
+    done = CliRunner().invoke(app, ["score", str(root / "batch"), "--model", str(root / "model"),
+                                    "--out", str(tmp_path / "o"), "--engine", "spark", "--quiet"])
+    assert done.exit_code == 2
+    assert not (tmp_path / "o").exists()
