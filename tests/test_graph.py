@@ -130,6 +130,24 @@ def test_shared_patients_lift_known_answer_within_regions():
     assert docs.iloc[0][["left_id", "right_id", "shared_patients"]].tolist() == ["D", "R1", 3]
 
 
+def test_regular_shared_patients_and_ring_reasons():
+    # C1-R1 share 6 patients once each and 4 regulars (3 claims at both); C2-R2 share 6 one-off patients
+    rows = [(f"a{i}", "C1", "D1", 10.0) for i in range(6)] + [(f"a{i}", "R1", "D1", 5.0) for i in range(6)]
+    rows += [(f"r{i}", p, "D1", 10.0) for i in range(4) for p in ("C1", "R1") for _ in range(3)]
+    rows += [(f"b{i}", p, "D2", 10.0) for i in range(6) for p in ("C2", "R2")]
+    rows += [(f"n{i}", p, "D2", 1.0) for i in range(40) for p in (f"C{3 + i % 3}", f"R{3 + i % 4}")]
+    kinds = {f"C{i}": "clinic" for i in range(1, 6)} | {f"R{i}": "pharmacy" for i in range(1, 7)}
+    claims, providers, _ = frames(rows, kinds)
+    net = ClaimsNetwork.from_frames(claims, providers)
+    regular = shared_patients(net, min_shared=1, min_claims=3).set_index(["left_id", "right_id"])
+    assert regular.loc[("C1", "R1"), "shared_patients"] == 4 and ("C2", "R2") not in regular.index
+    det = RingDetector(min_shared=2, min_surprise=0.0).fit(net)
+    pairs = det.evidence_["pairs"].set_index(["left_id", "right_id"])
+    assert pairs.loc[("C1", "R1"), "shared_patients"] == 10 and pairs.loc[("C1", "R1"), "strength"] > 0
+    reasons = det.explain(net, top=1).set_index("id")["reason"]
+    assert reasons["C1"].startswith("shares") and "pharmacy R1" in reasons["C1"]
+
+
 def test_chance_surprise_orders_evidence():
     s = chance_surprise([40, 4, 3000], [4.0, 0.4, 2800.0], [50, 10, 5000])
     assert s[0] > 20 > s[1] > 1 and s[2] < s[0]

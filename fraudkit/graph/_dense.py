@@ -158,7 +158,8 @@ class DenseBlockDetector(GraphDetector):
                 reasons[p] = [("dense_block", blk["density"], float(col_score[p]),
                                f"serves {served} of the {blk['n_patients']} patients of dense block #{blk['block']} "
                                f"({col_loyal[p]:.0%} of its own patients), shared with {len(others)} other "
-                               f"providers{named} and {blk['n_doctors']} doctors; "
+                               f"provider{'s' if len(others) != 1 else ''}{named} and {blk['n_doctors']} "
+                               f"doctor{'s' if blk['n_doctors'] != 1 else ''}; "
                                f"block density {fmt_times(blk['density_ratio'])} the batch's; "
                                f"{fmt_money(blk['money'])} fund paid inside the block")]
             elif node_density[n_pat + p] > 0:
