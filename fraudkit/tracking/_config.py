@@ -64,6 +64,10 @@ def check_config(config, source: str = "config") -> None:
         raise FraudkitError(f"{source}: graph must map detector names to their settings, got {config.graph!r}")
     for name, params in config.graph.items():
         _check_params(GRAPH_DETECTORS[name], params, f"graph.{name}", source)
+    for name, fence in (getattr(config, "fences", None) or {}).items():
+        if fence is not None and (isinstance(fence, bool) or not isinstance(fence, numbers.Real) or fence < 0):
+            raise FraudkitError(f"{source}: fences.{name} must be a number ≥ 0 of interquartile ranges above Q3 "
+                                f"(or null for no fence), got {fence!r}")
     for name, weight in config.weights.items():
         if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or weight < 0:
             raise FraudkitError(f"{source}: weights.{name} must be a number ≥ 0 (0 switches the detector off), got {weight!r}")
