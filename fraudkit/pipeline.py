@@ -339,7 +339,9 @@ class FraudModel:
         if outcomes is not None:
             from fraudkit.outcomes import rerank
 
-            provider_scores, weights, _ = rerank(features.providers, provider_scores, outcomes, groups, weights)
+            provider_scores, weights, reranker = rerank(features.providers, provider_scores, outcomes, groups, weights)
+            if reranker is not None and len(reranker.reasons_):
+                graph_reasons.append(reranker.reasons_)
         provider_combined = combine_scores(provider_scores, weights, groups=groups, fences=cfg.fences)
 
         reasons = self._provider_reasons(features, provider_scores, graph_reasons, scored)

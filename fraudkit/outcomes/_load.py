@@ -254,10 +254,12 @@ def load_outcomes(path: str | Path, batch) -> Outcomes:
 def merge_outcomes(kept: Outcomes | None, given: Outcomes | None, batch) -> Outcomes | None:
     """Outcomes kept by a model (``fit(outcomes=)``) and those given when scoring, as one.
 
-    Kept rows are restricted to what ``batch`` still holds (a provider, patient or claim of an
+    ``given`` may be a path (read with :func:`load_outcomes`). Kept rows are restricted to what ``batch`` still holds (a provider, patient or claim of an
     earlier batch may be gone); for a provider named in both, the given rows win. None when
     nothing is left.
     """
+    if given is not None and not isinstance(given, Outcomes):
+        given = load_outcomes(given, batch)  # a path
     if kept is None:
         return given
     rows = kept.rows

@@ -205,7 +205,40 @@ def rerank(features: pd.DataFrame, provider_scores: pd.DataFrame, outcomes, grou
     scores = provider_scores.copy()
     scores[RERANKER] = probability
     weights[RERANKER] = reranker_weight(len(labels))
+    model.reasons_ = explain_reranker(model, design, probability, len(labels))
     return scores, weights, model
+
+
+def explain_reranker(model: OutcomeReranker, design: pd.DataFrame, probability: pd.Series, n_outcomes: int,
+                     top: int = 2) -> pd.DataFrame:
+    """Reasons of the re-ranker, for the uninspected providers it finds likely: what makes them look like the confirmed.
+
+    Long table ``id, rank, feature, value, contribution, reason, detector`` (as the detectors'
+    ``explain``): the inputs whose standardised value times coefficient pushes the provider up most.
+    """
+    likely = probability[probability.notna()]
+    likely = likely[likely >= likely.quantile(0.75)] if len(likely) else likely
+    if not len(likely):
+        return pd.DataFrame(columns=["id", "rank", "feature", "value", "contribution", "reason", "detector"])
+    scaler = model.model_[0]
+    z = (design.loc[likely.index, model.features_].to_numpy() - scaler.mean_) / np.where(scaler.scale_ > 0, scaler.scale_, 1)
+    push = z * model.coef_.to_numpy()
+    rows = []
+    for i, pid in enumerate(likely.index):
+        order = [j for j in np.argsort(-push[i])[:top] if push[i, j] > 0]
+        if not order:
+            continue
+        names = []
+        for j in order:
+            kind, _, name = model.features_[j].partition("_")
+            names.append({"det": f"{name} detector", "high": f"high {name}", "low": f"low {name}"}.get(kind, name))
+        j = order[0]
+        rows.append({"id": pid, "rank": 1, "feature": model.features_[j], "value": float(design.at[pid, model.features_[j]]),
+                     "contribution": float(push[i, j]),
+                     "reason": f"looks like the providers confirmed in {n_outcomes} past inspections "
+                               f"(p = {likely[pid]:.2f}): {', '.join(names)}",
+                     "detector": RERANKER})
+    return pd.DataFrame(rows, columns=["id", "rank", "feature", "value", "contribution", "reason", "detector"])
 
 
 def mark_inspected(ranked: pd.DataFrame, outcomes, inspections: int) -> pd.DataFrame:
