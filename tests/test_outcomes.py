@@ -174,3 +174,26 @@ def test_learning_from_outcomes_beats_the_unsupervised_ranking_in_rounds_2_to_4(
     assert rounds.loc[4, "cumulative_precision"] > rounds.loc[4, "baseline_cumulative_precision"]
     picked = result.picks[result.picks["arm"] == "learning"]["provider_id"]
     assert picked.is_unique  # no provider inspected twice
+
+
+def test_simulation_is_logged_to_mlflow_with_per_round_steps_and_a_plot(tmp_path):
+    from mlflow import MlflowClient
+
+    from fraudkit.outcomes import SimulationResult
+    from fraudkit.outcomes._simulate import ROUND_COLUMNS, log_simulation
+
+    rounds = pd.DataFrame({c: [0.0, 0.0, 0.0] for c in ROUND_COLUMNS})
+    rounds["round"] = [1, 2, 3]
+    rounds["precision"] = [0.8, 0.5, 0.4]
+    rounds["baseline_precision"] = [0.8, 0.3, 0.2]
+    picks = pd.DataFrame({"arm": ["learning"], "round": [1], "position": [1], "provider_id": ["H1"],
+                          "fraudulent": [True], "money_found": [1.0]})
+    result = SimulationResult(rounds, picks, {"rounds": 3, "per_round": 1})
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    run_id, store = log_simulation(result, experiment="outcomes-test", tracking_uri=uri)
+    client = MlflowClient(tracking_uri=store)
+    history = client.get_metric_history(run_id, "simulate.precision")
+    assert [(m.step, m.value) for m in history] == [(1, 0.8), (2, 0.5), (3, 0.4)]
+    assert client.get_run(run_id).data.tags["fraudkit.command"] == "simulate-inspections"
+    figures = [a.path for a in client.list_artifacts(run_id, "figures")]
+    assert figures == ["figures/simulation.png"]
