@@ -10,6 +10,11 @@ from rich.table import Table
 from ._app import UserError, app, console
 
 
+def _yuan(x: float) -> str:
+    """Yuan with thousands separators below a million, 1.23M above (the table fits 80 columns)."""
+    return f"{x / 1e6:,.2f}M" if abs(x) >= 1e6 else f"{x:,.0f}"
+
+
 @app.command("simulate-inspections")
 def simulate_inspections(
     batch: Path = typer.Argument(..., help="Labelled batch folder (with labels/), e.g. from `fraudkit generate`."),
@@ -51,13 +56,13 @@ def simulate_inspections(
                                                tags={"data.source": str(batch)})
 
     table = Table(title=f"Simulated flight inspections on {batch}: {rounds} rounds × {per_round} "
-                        f"({result.settings['fraudulent_providers']} fraudulent of {result.settings['providers']} providers)")
-    for col in ("round", "precision", "baseline", "money found", "baseline money", "cum. precision", "baseline cum.",
-                "known (✓/✗)"):
+                        f"({result.settings['fraudulent_providers']} fraudulent of {result.settings['providers']} providers); "
+                        "learning vs the unsupervised ranking (base)")
+    for col in ("round", "prec.", "base prec.", "found ¥", "base found ¥", "cum. prec.", "base cum.", "✓/✗ known"):
         table.add_column(col, justify="right")
     for row in result.rounds.to_dict("records"):
         table.add_row(str(row["round"]), f"{row['precision']:.2f}", f"{row['baseline_precision']:.2f}",
-                      f"¥{row['money_found']:,.0f}", f"¥{row['baseline_money_found']:,.0f}",
+                      _yuan(row["money_found"]), _yuan(row["baseline_money_found"]),
                       f"{row['cumulative_precision']:.3f}", f"{row['baseline_cumulative_precision']:.3f}",
                       f"{row['confirmed_so_far']}/{row['cleared_so_far']}")
     console.print(table)
@@ -66,7 +71,8 @@ def simulate_inspections(
                   f"found with learning; {last['baseline_cumulative_precision']:.3f} and ¥{last['baseline_cumulative_money']:,.0f} "
                   "down the unsupervised ranking.")
     if rounds > 1:
-        console.print(f"Rounds 2–{rounds}: precision {result.rounds['precision'].iloc[1:].mean():.3f} with learning, "
+        span = "Round 2" if rounds == 2 else f"Rounds 2–{rounds}"
+        console.print(f"{span}: precision {result.rounds['precision'].iloc[1:].mean():.3f} with learning, "
                       f"{result.rounds['baseline_precision'].iloc[1:].mean():.3f} baseline (gain {result.gain(2):+.3f}).")
     if run_id:
         console.print(f"Run id:       {run_id}  (experiment {experiment!r})")
