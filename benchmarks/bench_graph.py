@@ -152,7 +152,8 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     weights = camouflage_weights(counts)
     del counts
-    blocks, _ = peel_blocks(weights, n_blocks=args.blocks, min_rows=3, min_cols=2)
+    background = float(weights.sum()) / sum(weights.shape)
+    blocks, _ = peel_blocks(weights, n_blocks=args.blocks + 1, min_rows=3, min_cols=2, min_density=1.5 * background)
     fast_large = time.perf_counter() - t
     cols_found, rows_found = recovered(blocks, planted)
     print(f"fast peeling, {len(blocks)} blocks: {fast_large:.1f} s "

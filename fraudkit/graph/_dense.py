@@ -37,6 +37,9 @@ class DenseBlockDetector(GraphDetector):
         Divide each patient's ties by ``sqrt(number of ties)``: a heavy user spread over
         many doctors of a big hospital does not outweigh a group tied to the same few.
     min_patients : int, default=3
+    min_density_ratio : float, default=1.5
+        Stop once the densest remaining set is less than this many times as dense as the
+        whole graph (what is left is ordinary care, not a block).
     contamination, budget
         See :class:`fraudkit.detectors.BaseDetector`.
 
@@ -62,20 +65,21 @@ class DenseBlockDetector(GraphDetector):
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> # 500 patients using 40 providers at random; 20 more all use providers 0, 1 and 2
-    >>> patient = np.r_[np.arange(500), rng.integers(0, 500, 300), np.repeat(np.arange(500, 520), 3)]
-    >>> provider = np.r_[rng.integers(0, 40, 800), np.tile([0, 1, 2], 20)]
+    >>> # 500 patients using 40 providers at random, once each; 20 more come back to providers 0, 1, 2
+    >>> patient = np.r_[np.arange(500), rng.integers(0, 500, 300), np.repeat(np.arange(500, 520), 6)]
+    >>> provider = np.r_[rng.integers(0, 40, 800), np.tile([0, 1, 2], 40)]
     >>> net = ClaimsNetwork.from_arrays(patient, provider)
-    >>> det = DenseBlockDetector(n_blocks=1, edge_value="binary", row_weighting=False).fit(net)  # single visits
-    >>> sorted(det.evidence_["blocks"][0]["providers"][:3])
-    ['H0', 'H1', 'H2']
+    >>> det = DenseBlockDetector().fit(net)
+    >>> block = det.evidence_["blocks"][0]
+    >>> sorted(block["providers"]), block["n_patients"]
+    (['H0', 'H1', 'H2'], 20)
     >>> sorted(det.scores(net).nlargest(3).index)
     ['H0', 'H1', 'H2']
     """
 
     def __init__(self, n_blocks: int = 10, include_doctors: bool = True, c: float = 5.0, edge_value: str = "log",
-                 row_weighting: bool = True, min_patients: int = 3, contamination: float = 0.05,
-                 budget: int | None = None):
+                 row_weighting: bool = True, min_patients: int = 3, min_density_ratio: float = 1.5,
+                 contamination: float = 0.05, budget: int | None = None):
         super().__init__(contamination=contamination, budget=budget)
         self.n_blocks = n_blocks
         self.include_doctors = include_doctors
@@ -83,6 +87,7 @@ class DenseBlockDetector(GraphDetector):
         self.edge_value = edge_value
         self.row_weighting = row_weighting
         self.min_patients = min_patients
+        self.min_density_ratio = min_density_ratio
 
     def _analyse(self, net: ClaimsNetwork) -> Analysis:
         n_pat, n_prov = net.n_patients, net.n_providers
@@ -91,9 +96,11 @@ class DenseBlockDetector(GraphDetector):
             cols.append(net.patient_doctor)
         counts = sp.hstack(cols, format="csr")
         weights = camouflage_weights(counts, c=self.c, edge_value=self.edge_value, row_weighting=self.row_weighting)
-        blocks, node_density = peel_blocks(weights, n_blocks=self.n_blocks, min_rows=self.min_patients, min_cols=2)
-        n_nodes = max(int((np.diff(weights.indptr) > 0).sum() + (np.diff(weights.tocsc().indptr) > 0).sum()), 1)
+        # the batch's density over every patient, provider and doctor with a claim
+        n_nodes = max(int((np.diff(counts.indptr) > 0).sum() + (np.diff(counts.tocsc().indptr) > 0).sum()), 1)
         background = float(weights.sum()) / n_nodes
+        blocks, node_density = peel_blocks(weights, n_blocks=self.n_blocks, min_rows=self.min_patients, min_cols=2,
+                                           min_density=self.min_density_ratio * background)
 
         n_cols = counts.shape[1]
         col_score = np.full(n_cols, -np.inf)

@@ -328,7 +328,7 @@ class PeeledBlock:
 
 
 def peel_blocks(weights: sp.spmatrix, n_blocks: int = 5, min_rows: int = 2, min_cols: int = 2,
-                reference: bool = False, prune: bool = True) -> tuple[list[PeeledBlock], np.ndarray]:
+                reference: bool = False, prune: bool = True, min_density: float = 0.0) -> tuple[list[PeeledBlock], np.ndarray]:
     """Several dense blocks: peel, take the densest set (its densest connected part), delete its edges, repeat.
 
     Parameters
@@ -337,7 +337,8 @@ def peel_blocks(weights: sp.spmatrix, n_blocks: int = 5, min_rows: int = 2, min_
         Weighted bipartite adjacency (rows x columns), e.g. from :func:`camouflage_weights`.
     n_blocks : int
         At most this many blocks; stops earlier when the densest set has fewer than
-        ``min_rows`` rows or ``min_cols`` columns (nothing block-like is left).
+        ``min_rows`` rows or ``min_cols`` columns (nothing block-like is left), or is
+        less dense than ``min_density``.
     reference : bool
         Use :func:`peel_reference` (tests only).
     prune : bool
@@ -378,7 +379,7 @@ def peel_blocks(weights: sp.spmatrix, n_blocks: int = 5, min_rows: int = 2, min_
         rows, cols, dens = _densest_component(w, rows, cols)
         if dens is None:
             dens = best
-        if len(rows) < min_rows or len(cols) < min_cols:
+        if len(rows) < min_rows or len(cols) < min_cols or dens < min_density:
             break
         sub = w[rows][:, cols]
         blocks.append(PeeledBlock(rows=rows, cols=cols, density=dens, weight=float(sub.sum()),
