@@ -423,6 +423,12 @@ class FeatureBuilder(BaseEstimator):
         lo, hi = key[stay] + 1, b.pcode[stay] * 1_000_000 + (b.discharge[stay] - b.admit.min())
         during = np.zeros(n)
         during[stay] = np.maximum(np.searchsorted(s, hi, side="left") - np.searchsorted(s, lo, side="left"), 0)
+        # minus the patient's claims at the same provider (outpatient visits of the same hospital)
+        vkey = (b.pcode * b.n_prov + b.vcode).astype(np.int64) * 1_000_000 + (b.admit - b.admit.min())
+        sv = np.sort(vkey)
+        vlo = vkey[stay] + 1
+        vhi = (b.pcode[stay] * b.n_prov + b.vcode[stay]).astype(np.int64) * 1_000_000 + (b.discharge[stay] - b.admit.min())
+        during[stay] -= np.maximum(np.searchsorted(sv, vhi, side="left") - np.searchsorted(sv, vlo, side="left"), 0)
         out["claims_during_stay"] = during
         # readmission for the same category within readmit_days
         dxk = pd.factorize(b.dx3)[0]

@@ -43,7 +43,7 @@ CLAIM_COLUMNS: dict[str, str] = {
     "core_missing_share": "share of the peer group's core items (billed on ≥ 50 % of its claims at fit) missing from the claim",
     "empty_days": "inpatient: calendar days of the stay without any drug, exam, treatment, consumable or other line",
     "empty_day_share": "empty_days / calendar days of the stay (0 for same-day care)",
-    "claims_during_stay": "inpatient: the patient's other claims with a date strictly inside this stay",
+    "claims_during_stay": "inpatient: the patient's claims at other providers with a date strictly inside this stay",
     "readmit_15d": "1 if an inpatient stay of the same patient with the same 3-char diagnosis ended ≤ readmit_days before admission",
     "readmitted_15d": "1 if the same patient was readmitted for the same 3-char diagnosis ≤ readmit_days after discharge",
     "split_stay": "1 if the stay and another of the same patient, category and provider are ≤ readmit_days apart (either side)",
