@@ -6,9 +6,13 @@
 - :func:`shared_patients` — institution/doctor–pharmacy pairs, shared patients and lift over chance.
 - Detectors (``entity = "provider"``, X = a ClaimsNetwork or a Batch), each with
   ``entity_scores(network)`` and ``evidence_``:
-  :class:`DenseBlockDetector` (FRAUDAR peeling), :class:`RingDetector` (shared-patient lift
-  and Louvain rings), :class:`PropagationDetector` (personalised PageRank from confirmed
-  fraud), :class:`EgonetDetector` (OddBall).
+  :class:`DenseBlockDetector` (FRAUDAR peeling with camouflage-resistant weights, several
+  blocks per run), :class:`RingDetector` (institution/doctor–pharmacy pairs sharing far more
+  patients, and regular patients, than chance; rings as groups of such pairs),
+  :class:`PropagationDetector` (personalised PageRank from providers/patients confirmed in
+  past inspections; skipped without seeds), :class:`EgonetDetector` (OddBall power laws
+  over peers of the same provider_type).
+- ``explain(X, top)`` on every detector gives the reasons an inspector reads.
 
 Examples
 --------
