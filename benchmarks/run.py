@@ -1,0 +1,406 @@
+"""fraudkit end to end: claims per second and peak memory of every stage, against baselines of the same run.
+
+    .venv/bin/python benchmarks/run.py                 # 1M claims (make bench)
+    .venv/bin/python benchmarks/run.py --full          # 1M and 10M claims
+    .venv/bin/python benchmarks/run.py --claims 200000 --workers 1 2
+
+For each size a batch is generated (``generate_to`` with ``--parts`` Parquet parts) into a
+temporary folder; a model is trained once on a separate 100k-claim batch (not timed against a
+target). Each stage then runs in a fresh Python process, so its peak RSS is its own; inside a
+process, a psutil sampler (every 20 ms) gives the peak of each sub-stage:
+
+- ``generate``: the synthetic generator (``fraudkit.synthetic.generate_to``);
+- ``validate``: the one loader and validator (``fraudkit.io.load_batch``);
+- ``features``: ``FeatureBuilder.transform`` of the batch with the model's learned references;
+- one row per detector: the claim, patient and provider isolation forests, the claims network
+  and each graph detector (fit + scores);
+- baselines on the same claim matrix: bare scikit-learn ``IsolationForest`` (same trees and
+  sample size, fitted on the same rows) and PyOD's HBOS, ECOD and COPOD (fitted on a 20k sample,
+  scoring every claim); the best (fastest) PyOD one is the one compared with;
+- ``score (local)``: the whole ``fraudkit score`` command (load, validate, score, write; no report);
+- ``score (dask, N workers)``: the same command with ``--engine dask`` on a LocalCluster of N
+  worker processes; its files are checked byte for byte against the local engine's.
+
+Claims per second of a stage = claims of the batch / the stage's wall time. The machine is
+whatever runs this: ratios against baselines measured in the same run are what carry over.
+Writes ``benchmarks/results.md`` (and prints it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TARGETS = {"generate": 200_000, "score": 100_000, "peak_10m_gb": 8.0}
+OUTPUTS = ("providers.csv", "claims.parquet", "patients.parquet")
+
+
+# ---------------------------------------------------------------------- measuring
+class PeakRSS:
+    """Peak resident memory of this process, sampled every ``interval`` seconds in a thread."""
+
+    def __init__(self, interval: float = 0.02):
+        import psutil
+
+        self.proc, self.interval, self.peak = psutil.Process(), interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            self._stop.wait(self.interval)
+
+    def reset(self) -> None:
+        self.peak = self.proc.memory_info().rss
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak, self.proc.memory_info().rss)
+
+
+class Recorder:
+    """Times named stages of one process and prints them as JSON lines for the parent."""
+
+    def __init__(self, claims: int):
+        self.claims, self.rss = claims, PeakRSS()
+
+    @contextmanager
+    def stage(self, name: str, **extra):
+        self.rss.reset()
+        started = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - started
+        print(json.dumps({"stage": name, "seconds": seconds, "claims": self.claims, "peak_rss": self.rss.peak, **extra}),
+              flush=True)
+
+
+def _tree_peak(proc) -> int:
+    """RSS of a process and its children (Dask worker processes count too)."""
+    try:
+        procs = [proc] + proc.children(recursive=True)
+    except Exception:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except Exception:
+            pass
+    return total
+
+
+def run_child(args: list[str], label: str) -> list[dict]:
+    """Run this script with ``args`` in a fresh process; peak RSS of its whole process tree is sampled."""
+    import psutil
+
+    cmd = [sys.executable, __file__, *args]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ps, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_peak(ps))
+        time.sleep(0.05)
+    out, err = proc.communicate()
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{label} failed ({proc.returncode}):\n{err[-3000:]}")
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    for row in rows:
+        row.setdefault("process_wall", wall)
+        row["tree_peak_rss"] = peak
+    return rows
+
+
+# ---------------------------------------------------------------------- children
+def child_generate(out: str, claims: int, seed: int, parts: int) -> None:
+    from fraudkit.synthetic import Scenario, generate_to
+
+    rec = Recorder(claims)
+    scenario = Scenario.from_yaml(REPO / "synthetic" / "default.yaml")
+    with rec.stage("generate", parts=parts):
+        generate_to(scenario, out, n_claims=claims, seed=seed, parts=parts)
+
+
+def child_train(batch: str, out: str) -> None:
+    from fraudkit.io import load_batch
+    from fraudkit.pipeline import FraudModel, save_model
+
+    loaded = load_batch(batch)
+    rec = Recorder(len(loaded.claims))
+    with rec.stage("train (100k claims)"):
+        model = FraudModel().fit(loaded)
+    save_model(model, out)
+
+
+def child_validate(batch: str) -> None:
+    from fraudkit.io import load_batch
+
+    rss = PeakRSS()
+    started = time.perf_counter()
+    loaded = load_batch(batch)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"stage": "validate", "seconds": seconds, "claims": len(loaded.claims), "peak_rss": rss.stop(),
+                      "items": len(loaded.items)}), flush=True)
+
+
+def child_detectors(batch: str, model_dir: str, max_fit: int, pyod: list[str]) -> None:
+    import numpy as np
+
+    from fraudkit.graph import ClaimsNetwork
+    from fraudkit.io import load_batch
+    from fraudkit.pipeline import GRAPH_DETECTORS, load_model
+
+    model = load_model(model_dir)
+    loaded = load_batch(batch)
+    rec = Recorder(len(loaded.claims))
+    with rec.stage("features"):
+        features = model.features_.transform(loaded)
+    for name, det in model.detectors_.items():
+        table = features.table(det.entity)
+        det.score_samples(table.iloc[:2_000])  # compile the forest kernel outside the timing
+        with rec.stage(f"detector: {name} (isolation forest, {len(table):,} {det.entity}s)", rows=len(table)):
+            det.scores(table)
+    with rec.stage("detector: claims network (ClaimsNetwork.from_batch)"):
+        network = ClaimsNetwork.from_batch(loaded)
+    for name, params in model.config.graph.items():
+        if name == "propagation":
+            continue  # runs only with seeds from past inspections
+        det = GRAPH_DETECTORS[name](**dict(params or {}))
+        if "random_state" in det.get_params():
+            det.set_params(random_state=model.config.seed)
+        with rec.stage(f"detector: {name} (graph)"):
+            det.fit(network)
+            det.entity_scores(network)
+    # baselines on the claim forest's own matrix
+    ours = model.detectors_["claim_features"]
+    table = features.claims
+    with rec.stage("ours: claim forest, fit + score", role="ours"):
+        from fraudkit.detectors import IsolationForestDetector
+
+        fresh = IsolationForestDetector(entity="claim", random_state=model.config.seed,
+                                        contamination=model.config.flag_share, **model.config.claim_forest)
+        fresh.fit(table)
+        fresh.score_samples(table)
+    matrix = ours._scaled(ours._matrix(table), table).astype(np.float32)
+    rng = np.random.default_rng(0)
+    sample = matrix[rng.choice(len(matrix), min(max_fit, len(matrix)), replace=False)]
+    del features
+    from joblib import parallel_backend
+    from sklearn.ensemble import IsolationForest
+
+    params = model.config.claim_forest
+    with rec.stage("baseline: scikit-learn IsolationForest, fit + score", role="sklearn"):
+        bare = IsolationForest(n_estimators=params.get("n_estimators", 200), max_samples=params.get("max_samples", 512),
+                               random_state=0).fit(matrix)
+        with parallel_backend("threading", n_jobs=os.cpu_count()):
+            bare.score_samples(matrix)
+    for name in pyod:
+        module, cls = {"HBOS": ("pyod.models.hbos", "HBOS"), "ECOD": ("pyod.models.ecod", "ECOD"),
+                       "COPOD": ("pyod.models.copod", "COPOD"), "IForest": ("pyod.models.iforest", "IForest")}[name]
+        import importlib
+
+        try:
+            det = getattr(importlib.import_module(module), cls)()
+        except ImportError:
+            continue
+        with rec.stage(f"baseline: PyOD {name}, fit ({len(sample):,}) + score", role="pyod"):
+            det.fit(sample)
+            det.decision_function(matrix)
+
+
+def child_score(batch: str, model_dir: str, out: str, engine: str, workers: int) -> None:
+    from typer.testing import CliRunner
+
+    from fraudkit.cli import app
+
+    import psutil
+
+    args = ["score", batch, "--model", model_dir, "--out", out, "--quiet", "--no-report"]
+    label = "score (local)"
+    if engine == "dask":
+        args += ["--engine", "dask", "--scheduler", _start_cluster(workers)]
+        label = f"score (dask, {workers} worker{'s' if workers > 1 else ''})"
+    me = psutil.Process()
+    claims = _claims_of(batch)
+    started = time.perf_counter()
+    done = CliRunner().invoke(app, args, catch_exceptions=False)
+    seconds = time.perf_counter() - started
+    if done.exit_code != 0:
+        raise SystemExit(done.output)
+    print(json.dumps({"stage": label, "seconds": seconds, "claims": claims, "peak_rss": 0, "workers": workers,
+                      "engine": engine, "self_rss": me.memory_info().rss}), flush=True)
+
+
+_CLUSTER = []
+
+
+def _start_cluster(workers: int) -> str:
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=40)
+    _CLUSTER.append(cluster)
+    return cluster.scheduler_address
+
+
+def _claims_of(batch: str) -> int:
+    import pyarrow.parquet as pq
+
+    root = Path(batch) / "claims"
+    files = sorted(root.glob("*.parquet")) if root.is_dir() else [Path(batch) / "claims.parquet"]
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+# ---------------------------------------------------------------------- report
+def _digest(folder: Path) -> dict[str, str]:
+    return {n: hashlib.sha256((folder / n).read_bytes()).hexdigest()[:16] for n in OUTPUTS}
+
+
+def _gb(b: float) -> str:
+    return f"{b / 1e9:.2f}"
+
+
+def _table(rows: list[dict]) -> str:
+    lines = ["| stage | claims | seconds | claims/s | peak RSS (GB) |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        peak = max(r.get("peak_rss", 0), r.get("tree_peak_rss", 0) if r.get("whole_process") else 0)
+        lines.append(f"| {r['stage']} | {r['claims']:,} | {r['seconds']:.1f} | {r['claims'] / r['seconds']:,.0f} | {_gb(peak)} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--full", action="store_true", help="also 10M claims")
+    ap.add_argument("--claims", type=int, nargs="+", help="batch sizes (default 1M; with --full 1M and 10M)")
+    ap.add_argument("--parts", type=int, default=8, help="Parquet parts of claims/ and items/")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4], help="Dask LocalCluster sizes")
+    ap.add_argument("--max-fit", type=int, default=20_000, help="rows the PyOD baselines are fitted on")
+    ap.add_argument("--pyod", nargs="*", default=["HBOS", "ECOD", "COPOD"])
+    ap.add_argument("--seed", type=int, default=8)
+    ap.add_argument("--keep", type=Path, help="keep generated batches and outputs in this folder")
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results.md")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        {"generate": lambda: child_generate(rest[0], int(rest[1]), int(rest[2]), int(rest[3])),
+         "train": lambda: child_train(*rest),
+         "validate": lambda: child_validate(*rest),
+         "detectors": lambda: child_detectors(rest[0], rest[1], int(rest[2]), rest[3:]),
+         "score": lambda: child_score(rest[0], rest[1], rest[2], rest[3], int(rest[4]))}[kind]()
+        for cluster in _CLUSTER:
+            cluster.close()
+        return 0
+
+    sizes = args.claims or ([1_000_000, 10_000_000] if args.full else [1_000_000])
+    work = args.keep or Path(tempfile.mkdtemp(prefix="fk-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    report = [f"# fraudkit benchmark\n",
+              f"`{' '.join(['.venv/bin/python', 'benchmarks/run.py', *sys.argv[1:]])}` on {platform.node()}, "
+              f"{os.cpu_count()} CPUs, {_mem_gb():.0f} GB RAM, Python {platform.python_version()}, "
+              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average at start "
+              f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} (a shared machine: absolute numbers are noisy, "
+              f"ratios within one run are what carry over).\n"]
+    try:
+        model = work / "model"
+        if not (model / "manifest.json").is_file():
+            print("training the model on 100k claims ...", flush=True)
+            run_child(["--child", "generate", str(work / "train"), "100000", "7", "1"], "generate train")
+            run_child(["--child", "train", str(work / "train"), str(model)], "train")
+        for n in sizes:
+            report += _one_size(n, args, work, model)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    text = "\n".join(report) + "\n"
+    args.out.write_text(text)
+    print(text)
+    return 0
+
+
+def _mem_gb() -> float:
+    import psutil
+
+    return psutil.virtual_memory().total / 1e9
+
+
+def _one_size(n: int, args, work: Path, model: Path) -> list[str]:
+    batch = work / f"batch-{n}"
+    print(f"[{n:,} claims] generating ...", flush=True)
+    shutil.rmtree(batch, ignore_errors=True)
+    gen = run_child(["--child", "generate", str(batch), str(n), str(args.seed), str(args.parts)], "generate")
+    for r in gen:
+        r["whole_process"] = True
+    print(f"[{n:,} claims] validating ...", flush=True)
+    val = run_child(["--child", "validate", str(batch)], "validate")
+    print(f"[{n:,} claims] features and detectors ...", flush=True)
+    det = run_child(["--child", "detectors", str(batch), str(model), str(args.max_fit), *args.pyod], "detectors")
+    print(f"[{n:,} claims] score, local engine ...", flush=True)
+    local_out = work / f"out-{n}-local"
+    shutil.rmtree(local_out, ignore_errors=True)
+    score = run_child(["--child", "score", str(batch), str(model), str(local_out), "local", "1"], "score local")
+    digest = _digest(local_out)
+    dask_rows, same = [], {}
+    for w in args.workers:
+        print(f"[{n:,} claims] score, dask engine, {w} workers ...", flush=True)
+        out = work / f"out-{n}-dask{w}"
+        shutil.rmtree(out, ignore_errors=True)
+        rows = run_child(["--child", "score", str(batch), str(model), str(out), "dask", str(w)], f"score dask {w}")
+        dask_rows += rows
+        same[w] = _digest(out) == digest
+    for r in score + dask_rows:
+        r["peak_rss"], r["whole_process"] = r["tree_peak_rss"], True
+    items = val[0].get("items", 0)
+
+    lines = [f"\n## {n:,} claims ({items:,} item lines, {args.parts} Parquet parts)\n",
+             _table(gen + val + [r for r in det if not r["stage"].startswith(("baseline", "ours"))] + score + dask_rows)]
+    # targets
+    g = gen[0]["claims"] / gen[0]["seconds"]
+    s = score[0]["claims"] / score[0]["seconds"]
+    lines.append("\n### Targets\n")
+    lines.append("| target | measured | met |\n|---|---:|:---:|")
+    lines.append(f"| generation ≥ {TARGETS['generate']:,} claims/s | {g:,.0f} | {'yes' if g >= TARGETS['generate'] else 'no'} |")
+    lines.append(f"| end-to-end scoring ≥ {TARGETS['score']:,} claims/s | {s:,.0f} | {'yes' if s >= TARGETS['score'] else 'no'} |")
+    peak = max(r.get("peak_rss", 0) for r in gen + val + det + score)
+    if n >= 10_000_000:
+        lines.append(f"| peak ≤ {TARGETS['peak_10m_gb']:.0f} GB at 10M | {_gb(peak)} GB | "
+                     f"{'yes' if peak / 1e9 <= TARGETS['peak_10m_gb'] else 'no'} |")
+    else:
+        lines.append(f"| peak ≤ {TARGETS['peak_10m_gb']:.0f} GB at 10M | {_gb(peak)} GB at {n:,} (10M: `--full`) | — |")
+    # baselines
+    ours = next(r for r in det if r.get("role") == "ours")
+    sk = next(r for r in det if r.get("role") == "sklearn")
+    pyod = sorted((r for r in det if r.get("role") == "pyod"), key=lambda r: r["seconds"])
+    lines.append("\n### Claim-level detector against baselines (same matrix, same run)\n")
+    lines.append(_table([ours, sk, *pyod]))
+    lines.append(f"\nfraudkit's claim forest (fit + score) runs at **{sk['seconds'] / ours['seconds']:.2f}×** the speed of bare "
+                 f"scikit-learn `IsolationForest` with the same trees and sample size"
+                 + (f", and **{pyod[0]['seconds'] / ours['seconds']:.2f}×** the speed of the fastest PyOD baseline "
+                    f"({pyod[0]['stage'].split(':')[1].split(',')[0].strip()})." if pyod else "."))
+    lines.append("Detection quality of the same detectors: `benchmarks/bench_detectors.py` (results/detectors.md).")
+    # dask
+    lines.append("\n### Dask engine (`fraudkit score --engine dask`, LocalCluster of worker processes)\n")
+    lines.append("| workers | seconds | speed-up vs local engine | files identical to local |\n|---:|---:|---:|:---:|")
+    for r in dask_rows:
+        w = r["workers"]
+        lines.append(f"| {w} | {r['seconds']:.1f} | {score[0]['seconds'] / r['seconds']:.2f}× | {'yes' if same[w] else '**no**'} |")
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())
