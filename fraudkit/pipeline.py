@@ -286,8 +286,9 @@ class FraudModel:
                     continue
                 params.setdefault("seeds", [*seeds.get("providers", []), *seeds.get("patients", [])])
             det = GRAPH_DETECTORS[name](**params)
-            if "random_state" in det.get_params():
-                det.set_params(random_state=cfg.seed)
+            for seed_param in ("random_state", "seed"):
+                if seed_param in det.get_params() and seed_param not in params:
+                    det.set_params(**{seed_param: cfg.seed})
             det.fit(network)
             scores = det.entity_scores(network)
             for entity, target in (("claim", claim_cols), ("patient", patient_cols), ("provider", provider_cols)):
