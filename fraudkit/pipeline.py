@@ -68,13 +68,18 @@ class ModelConfig:
         Share of claims flagged as suspicious (their fund_paid counts as money at stake).
     claim_forest, patient_forest, provider_forest : dict
         Keyword arguments of :class:`fraudkit.detectors.IsolationForestDetector` per level.
+        Fewer than ~2,048 samples per tree hide signals carried by a fraction of a percent
+        of claims (claim PR-AUC 0.48 at 256 vs 0.54 at 2,048 on default).
     graph : dict
         Graph detector name -> keyword arguments; a detector missing here is not run.
     weights : dict
         Detector name -> weight in the combination (see :mod:`fraudkit.prioritise`).
     fences : dict
         Detector name -> Tukey factor: its scores count as evidence only above ``Q3 + f·IQR``
-        (see :func:`fraudkit.prioritise.combine_scores`). Graph detectors are fenced by default.
+        (see :func:`fraudkit.prioritise.combine_scores`). Graph detectors are fenced by default,
+        and so is the patient's score when it is lent to the patient's claims: only a clearly
+        abnormal patient (card lending, reselling) makes its claims suspicious (claim PR-AUC on
+        default 0.48 -> 0.65, hard 0.10 -> 0.14).
     peer_groups : bool
         Compare providers only with providers of the same type when combining. Off by
         default: the provider features are already scaled within peer groups, and ranking
@@ -86,12 +91,13 @@ class ModelConfig:
 
     seed: int = 0
     flag_share: float = 0.05
-    claim_forest: dict = field(default_factory=lambda: {"n_estimators": 200, "max_samples": 512})
-    patient_forest: dict = field(default_factory=lambda: {"n_estimators": 200, "max_samples": 512})
-    provider_forest: dict = field(default_factory=lambda: {"n_estimators": 300, "max_samples": 256})
+    claim_forest: dict = field(default_factory=lambda: {"n_estimators": 200, "max_samples": 2048})
+    patient_forest: dict = field(default_factory=lambda: {"n_estimators": 200, "max_samples": 2048})
+    provider_forest: dict = field(default_factory=lambda: {"n_estimators": 300, "max_samples": 2048})
     graph: dict = field(default_factory=lambda: {"dense_blocks": {}, "rings": {}, "egonet": {}, "propagation": {}})
     weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    fences: dict = field(default_factory=lambda: {"dense_blocks": 3.0, "rings": 3.0, "egonet": 3.0})
+    fences: dict = field(default_factory=lambda: {"dense_blocks": 3.0, "rings": 3.0, "egonet": 3.0,
+                                                  "patient_features": 3.0})
     peer_groups: bool = False
     explain_claims: int = 20000
 
