@@ -336,7 +336,8 @@ class FraudModel:
             scored["reasons"] = scored["claim_id"].map(joined).fillna("")
 
         # lift claims and patients to providers
-        provider_cols["claim_outliers"] = rollup(claim_scores["claim_features"], claims)["top_score"]
+        # claim outliers count for a provider by their excess over chance (size-aware), not their mean
+        provider_cols["claim_outliers"] = rollup(claim_scores["claim_features"], claims)["excess"]
         if cfg.weights.get("patient_outliers", 0) > 0:
             provider_cols["patient_outliers"] = rollup(claim_scores["patient_features"], claims)["top_score"]
         provider_index = pd.Index(batch.providers["provider_id"])

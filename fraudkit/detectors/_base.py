@@ -26,6 +26,7 @@ from abc import abstractmethod
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -111,6 +112,7 @@ def rollup(
     claims: pd.DataFrame,
     by: str = "provider_id",
     weight: str | None = "fund_paid",
+    flag_share: float = 0.01,
 ) -> pd.DataFrame:
     """Lift claim scores to the patients or providers that made the claims.
 
@@ -120,6 +122,9 @@ def rollup(
       e.g. fund_paid), so that a provider is as suspicious as the money it bills suspiciously;
     - ``top_score``: the mean of its 5 % highest claim scores (at least one claim), which
       catches a scheme hidden among much normal business;
+    - ``excess``: how surprising the group's number of claims among the batch's top
+      ``flag_share`` is, ``-log P(X ≥ x)`` for ``X ~ Binomial(claims, flag_share)``. It weighs
+      share against size: 30 top claims of 300 is far stronger evidence than 1 of 3;
     - ``claims`` and ``money`` (sum of ``weight``).
 
     Parameters
@@ -133,11 +138,11 @@ def rollup(
     --------
     >>> claims = pd.DataFrame({"claim_id": ["a", "b", "c"], "provider_id": ["H1", "H1", "H2"],
     ...                        "fund_paid": [100.0, 300.0, 50.0]})
-    >>> rollup(pd.Series([0.0, 1.0, 0.5], index=["a", "b", "c"]), claims).round(2)
-                 score  top_score  claims  money
+    >>> rollup(pd.Series([0.0, 1.0, 0.5], index=["a", "b", "c"]), claims, flag_share=0.3).round(2)
+                 score  top_score  excess  claims  money
     provider_id
-    H1            0.75        1.0       2  400.0
-    H2            0.50        0.5       1   50.0
+    H1            0.75        1.0    0.67       2  400.0
+    H2            0.50        0.5   -0.00       1   50.0
     """
     frame = pd.DataFrame({
         "group": claims[by].to_numpy(),
@@ -153,6 +158,9 @@ def rollup(
     size = grouped["score"].transform("size")
     top = frame[frame["rank"] <= np.maximum(1, np.ceil(0.05 * size))]
     out["top_score"] = top.groupby("group", sort=True, observed=True)["score"].mean()
+    flagged = frame["score"] > np.nanquantile(frame["score"], 1.0 - flag_share)
+    hits = flagged.groupby(frame["group"], sort=True, observed=True).sum()
+    out["excess"] = -stats.binom.logsf(hits.to_numpy() - 1, grouped.size().to_numpy(), flag_share)
     out["claims"] = grouped.size()
     out["money"] = grouped["w"].sum().round(2)
     out.index.name = by
