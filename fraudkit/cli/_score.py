@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 # One model resolver for the CLI and the Python API (fraudkit.score).
 from fraudkit.api import DEFAULT_MODEL, resolve_model  # noqa: F401
@@ -47,14 +48,23 @@ def stages(enabled: bool = True):
 
 
 def print_ranking(providers, k: int) -> None:
+    """The top k as a compact table; the full list is in providers.csv and the report."""
     table = Table(title=f"Top {min(k, len(providers))} providers for flight inspection", show_lines=False)
-    for col, justify in (("rank", "right"), ("provider_id", "left"), ("type", "left"), ("suspicion", "right"),
-                         ("money at stake", "right"), ("schemes", "left"), ("top reason", "left")):
-        table.add_column(col, justify=justify, overflow="fold")
+    table.add_column("rank", justify="right", no_wrap=True, min_width=4)
+    table.add_column("provider", no_wrap=True, min_width=8)
+    table.add_column("type", no_wrap=True, min_width=8)
+    table.add_column("suspicion", justify="right", no_wrap=True, min_width=9)
+    table.add_column("at stake", justify="right", no_wrap=True, min_width=10)
+    table.add_column("top reason", no_wrap=True)
+    room = max(20, console.width - 70)
     for row in providers.head(k).itertuples():
-        table.add_row(str(row.rank), str(row.provider_id), f"{row.provider_type} {row.tier or ''}".strip(),
-                      f"{row.suspicion:.3f}", f"¥{row.money_at_stake:,.0f}", str(row.schemes or ""),
-                      str(row.reasons).split(" | ")[0][:90])
+        kind = f"{row.provider_type} {row.tier}" if row.provider_type == "hospital" else str(row.provider_type)
+        schemes = f"[{row.schemes}] " if isinstance(row.schemes, str) and row.schemes else ""
+        reason = str(row.reasons).split(" | ")[0] if isinstance(row.reasons, str) else ""
+        text = schemes + reason
+        text = text if len(text) <= room else text[: room - 1] + "…"
+        table.add_row(str(row.rank), Text(str(row.provider_id)), kind, f"{row.suspicion:.3f}",
+                      f"¥{row.money_at_stake:,.0f}", Text(text))
     console.print(table)
 
 

@@ -122,7 +122,7 @@ def combine_scores(
     dof = 2.0 * total_weight
     log_sf = stats.chi2.logsf(statistic.to_numpy(), dof)
     return pd.DataFrame(
-        {"suspicion": -np.expm1(log_sf), "evidence": -log_sf},
+        {"suspicion": np.clip(-np.expm1(log_sf), 0.0, 1.0) + 0.0, "evidence": np.maximum(-log_sf, 0.0) + 0.0},  # no -0.0
         index=scores.index,
     )
 
