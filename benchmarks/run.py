@@ -187,26 +187,29 @@ def child_detectors(batch: str, model_dir: str, max_fit: int, pyod: list[str]) -
             det.fit(network)
             det.entity_scores(network)
     # baselines on the claim forest's own matrix
-    ours = model.detectors_["claim_features"]
     table = features.claims
-    with rec.stage("ours: claim forest, fit + score", role="ours"):
-        from fraudkit.detectors import IsolationForestDetector
+    from fraudkit.detectors import IsolationForestDetector
 
-        fresh = IsolationForestDetector(entity="claim", random_state=model.config.seed,
-                                        contamination=model.config.flag_share, **model.config.claim_forest)
+    fresh = IsolationForestDetector(entity="claim", random_state=model.config.seed,
+                                    contamination=model.config.flag_share, **model.config.claim_forest)
+    with rec.stage("ours: fraudkit claim forest, fit (robust scaling + trees)", role="ours", part="fit"):
         fresh.fit(table)
+    fresh.score_samples(table.iloc[:2_000])
+    with rec.stage("ours: fraudkit claim forest, score (from the feature table)", role="ours", part="score"):
         fresh.score_samples(table)
-    matrix = ours._scaled(ours._matrix(table), table).astype(np.float32)
+    matrix = fresh._scaled(fresh._matrix(table), table).astype(np.float32)
     rng = np.random.default_rng(0)
     sample = matrix[rng.choice(len(matrix), min(max_fit, len(matrix)), replace=False)]
-    del features
+    del features, table
     from joblib import parallel_backend
     from sklearn.ensemble import IsolationForest
 
     params = model.config.claim_forest
-    with rec.stage("baseline: scikit-learn IsolationForest, fit + score", role="sklearn"):
-        bare = IsolationForest(n_estimators=params.get("n_estimators", 200), max_samples=params.get("max_samples", 512),
-                               random_state=0).fit(matrix)
+    bare = IsolationForest(n_estimators=params.get("n_estimators", 200), max_samples=params.get("max_samples", 512),
+                           random_state=0)
+    with rec.stage("baseline: scikit-learn IsolationForest, fit (same trees, scaled matrix)", role="sklearn", part="fit"):
+        bare.fit(matrix)
+    with rec.stage("baseline: scikit-learn IsolationForest, score (all cores)", role="sklearn", part="score"):
         with parallel_backend("threading", n_jobs=os.cpu_count()):
             bare.score_samples(matrix)
     for name in pyod:
@@ -218,9 +221,55 @@ def child_detectors(batch: str, model_dir: str, max_fit: int, pyod: list[str]) -
             det = getattr(importlib.import_module(module), cls)()
         except ImportError:
             continue
-        with rec.stage(f"baseline: PyOD {name}, fit ({len(sample):,}) + score", role="pyod"):
+        with rec.stage(f"baseline: PyOD {name}, fit ({len(sample):,} rows)", role=f"pyod {name}", part="fit"):
             det.fit(sample)
+        with rec.stage(f"baseline: PyOD {name}, score", role=f"pyod {name}", part="score"):
             det.decision_function(matrix)
+
+
+#: Functions whose cumulative time makes up ``FraudModel.score`` (label, file suffix, function name).
+PROFILE_STAGES = [
+    ("features: FeatureBuilder.transform (all)", "features/_builder.py", "transform"),
+    ("features: _Base (column arrays of claims and items)", "features/_builder.py", "__init__"),
+    ("features: claim features (_claims)", "features/_builder.py", "_claims"),
+    ("features: patient features (_patients)", "features/_builder.py", "_patients"),
+    ("features: provider features (_providers)", "features/_builder.py", "_providers"),
+    ("forests: IsolationForestDetector.scores (all)", "detectors/_base.py", "scores"),
+    ("forests: compiled forest walk (_forest_depths)", "detectors/_iforest.py", "_forest_depths"),
+    ("forests: robust scaling (_scaled)", "detectors/_iforest.py", "_scaled"),
+    ("graph: ClaimsNetwork.from_frames", "graph/_network.py", "from_frames"),
+    ("graph: detector fits (GraphDetector.fit)", "detectors/_base.py", "fit"),
+    ("graph: rings (_ring._analyse)", "graph/_ring.py", "_analyse"),
+    ("graph: dense blocks (_dense._analyse)", "graph/_dense.py", "_analyse"),
+    ("prioritise: combine_scores", "prioritise/__init__.py", "combine_scores"),
+    ("prioritise: tail_probability (pandas rank)", "prioritise/__init__.py", "tail_probability"),
+    ("prioritise: rollup of claims to providers/patients", "detectors/_base.py", "rollup"),
+    ("prioritise: claim reasons (IsolationForestDetector.explain)", "detectors/_iforest.py", "explain"),
+    ("prioritise: _provider_reasons", "fraudkit/pipeline.py", "_provider_reasons"),
+    ("pandas: Series.reindex (string claim ids)", "pandas/core/series.py", "reindex"),
+    ("pandas: Arrow strings to NumPy objects (ArrowExtensionArray.to_numpy)", "arrow/array.py", "to_numpy"),
+]
+
+
+def child_profile(batch: str, model_dir: str) -> None:
+    import cProfile
+    import pstats
+
+    from fraudkit.io import load_batch
+    from fraudkit.pipeline import load_model
+
+    model = load_model(model_dir)
+    loaded = load_batch(batch)
+    profile = cProfile.Profile()
+    started = time.perf_counter()
+    profile.enable()
+    model.score(loaded, inspections=20)
+    profile.disable()
+    total = time.perf_counter() - started
+    stats = pstats.Stats(profile).stats
+    for label, file, func in PROFILE_STAGES:
+        cum = sum(v[3] for (f, _, name), v in stats.items() if name == func and f.endswith(file))
+        print(json.dumps({"profile": label, "seconds": cum, "total": total, "claims": len(loaded.claims)}), flush=True)
 
 
 def child_score(batch: str, model_dir: str, out: str, engine: str, workers: int) -> None:
@@ -292,6 +341,7 @@ def main() -> int:
     ap.add_argument("--max-fit", type=int, default=20_000, help="rows the PyOD baselines are fitted on")
     ap.add_argument("--pyod", nargs="*", default=["HBOS", "ECOD", "COPOD"])
     ap.add_argument("--seed", type=int, default=8)
+    ap.add_argument("--no-profile", action="store_true", help="skip the cProfile breakdown of score")
     ap.add_argument("--keep", type=Path, help="keep generated batches and outputs in this folder")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results.md")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -302,7 +352,8 @@ def main() -> int:
          "train": lambda: child_train(*rest),
          "validate": lambda: child_validate(*rest),
          "detectors": lambda: child_detectors(rest[0], rest[1], int(rest[2]), rest[3:]),
-         "score": lambda: child_score(rest[0], rest[1], rest[2], rest[3], int(rest[4]))}[kind]()
+         "score": lambda: child_score(rest[0], rest[1], rest[2], rest[3], int(rest[4])),
+         "profile": lambda: child_profile(*rest)}[kind]()
         for cluster in _CLUSTER:
             cluster.close()
         return 0
@@ -383,15 +434,25 @@ def _one_size(n: int, args, work: Path, model: Path) -> list[str]:
     else:
         lines.append(f"| peak ≤ {TARGETS['peak_10m_gb']:.0f} GB at 10M | {_gb(peak)} GB at {n:,} (10M: `--full`) | — |")
     # baselines
-    ours = next(r for r in det if r.get("role") == "ours")
-    sk = next(r for r in det if r.get("role") == "sklearn")
-    pyod = sorted((r for r in det if r.get("role") == "pyod"), key=lambda r: r["seconds"])
+    base = [r for r in det if r.get("role")]
     lines.append("\n### Claim-level detector against baselines (same matrix, same run)\n")
-    lines.append(_table([ours, sk, *pyod]))
-    lines.append(f"\nfraudkit's claim forest (fit + score) runs at **{sk['seconds'] / ours['seconds']:.2f}×** the speed of bare "
-                 f"scikit-learn `IsolationForest` with the same trees and sample size"
-                 + (f", and **{pyod[0]['seconds'] / ours['seconds']:.2f}×** the speed of the fastest PyOD baseline "
-                    f"({pyod[0]['stage'].split(':')[1].split(',')[0].strip()})." if pyod else "."))
+    lines.append(_table(base))
+    secs = {}
+    for r in base:
+        secs.setdefault(r["role"], {})[r["part"]] = r["seconds"]
+    ours = secs["ours"]
+    pyod = sorted((k for k in secs if k.startswith("pyod")), key=lambda k: secs[k]["score"])
+    lines.append("\n| scoring 1 claim matrix | claims/s | fraudkit's forest is … × as fast |\n|---|---:|---:|")
+    n_claims = base[0]["claims"]
+    for role in ["ours", "sklearn", *pyod]:
+        name = {"ours": "fraudkit IsolationForestDetector", "sklearn": "scikit-learn IsolationForest"}.get(role, role.replace("pyod", "PyOD"))
+        lines.append(f"| {name} | {n_claims / secs[role]['score']:,.0f} | {secs[role]['score'] / ours['score']:.2f} |")
+    lines.append(f"\nScore only: fraudkit's claim forest is **{secs['sklearn']['score'] / ours['score']:.2f}×** as fast as bare "
+                 f"scikit-learn `IsolationForest` (same trees and sample size; ours includes the robust scaling from the "
+                 f"feature table)" + (f" and **{secs[pyod[0]]['score'] / ours['score']:.2f}×** as fast as the fastest PyOD "
+                                      f"baseline ({pyod[0].replace('pyod ', '')})." if pyod else ".")
+                 + f" Fit + score: {(secs['sklearn']['fit'] + secs['sklearn']['score']) / (ours['fit'] + ours['score']):.2f}× "
+                   f"scikit-learn (our fit also learns the robust centre and scale of every feature on all rows).")
     lines.append("Detection quality of the same detectors: `benchmarks/bench_detectors.py` (results/detectors.md).")
     # dask
     lines.append("\n### Dask engine (`fraudkit score --engine dask`, LocalCluster of worker processes)\n")
@@ -399,6 +460,15 @@ def _one_size(n: int, args, work: Path, model: Path) -> list[str]:
     for r in dask_rows:
         w = r["workers"]
         lines.append(f"| {w} | {r['seconds']:.1f} | {score[0]['seconds'] / r['seconds']:.2f}× | {'yes' if same[w] else '**no**'} |")
+    if not args.no_profile:
+        print(f"[{n:,} claims] profiling score ...", flush=True)
+        prof = [r for r in run_child(["--child", "profile", str(batch), str(model)], "profile") if "profile" in r]
+        total = prof[0]["total"]
+        lines.append(f"\n### Where `FraudModel.score` spends its time (cProfile, {total:.1f} s under the profiler)\n")
+        lines.append("Cumulative seconds of each function (rows overlap: a stage's total includes its parts).\n")
+        lines.append("| stage | seconds | share of score |\n|---|---:|---:|")
+        for r in prof:
+            lines.append(f"| {r['profile']} | {r['seconds']:.1f} | {r['seconds'] / total:.0%} |")
     return lines
 
 
