@@ -13,7 +13,7 @@ DEMO_MODEL  ?= out/demo-model
 DEMO_OUT    ?= out/demo
 DEMO_CLAIMS ?= 200000
 
-.PHONY: install demo test chromium model bench clean
+.PHONY: install demo test chromium model bench quality clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,23 @@ demo: install
 	@echo "Scored claims:    $(DEMO_OUT)/claims.parquet"
 	@echo "Report:           $(DEMO_OUT)/report.html"
 	@echo "MLflow UI:        $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns.db   (then open http://127.0.0.1:5000)"
+
+# The default model shipped in models/default (see models/README.md); byte-for-byte reproducible.
+model: install
+	$(FK) generate --scenario synthetic/default.yaml --claims 200000 --seed 11 --out data/model/train
+	$(FK) generate --scenario synthetic/default.yaml --claims 100000 --seed 12 --out data/model/eval
+	$(FK) train data/model/train --config models/config.yaml --eval-batch data/model/eval \
+	    --scenario synthetic/default.yaml --no-track --out models/default
+	sha256sum models/default/model.joblib models/default/manifest.json > models/MANIFEST
+	@echo "Rebuilt models/default; check with: sha256sum -c models/MANIFEST"
+
+# Speed and memory per stage against baselines measured in the same run (writes benchmarks/results.md).
+bench: install
+	$(PY) benchmarks/run.py
+
+# Detection quality of the pipeline and of each detector family on planted fraud.
+quality: install
+	$(PY) benchmarks/quality.py
 
 clean:
 	rm -rf data out mlruns mlruns.db .pytest_cache .hypothesis
