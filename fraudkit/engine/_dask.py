@@ -168,9 +168,10 @@ class DaskEngine:
         return self
 
     def __exit__(self, *exc) -> None:
-        for thing in self._owned:
-            thing.close()
-        self._owned = []
+        if self._owned:
+            for thing in self._owned:
+                thing.close()
+            self._owned, self.client = [], None
 
     @property
     def n_workers(self) -> int:
