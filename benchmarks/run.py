@@ -18,8 +18,9 @@ process, a psutil sampler (every 20 ms) gives the peak of each sub-stage:
   sample size, fitted on the same rows) and PyOD's HBOS, ECOD and COPOD (fitted on a 20k sample,
   scoring every claim); the best (fastest) PyOD one is the one compared with;
 - ``score (local)``: the whole ``fraudkit score`` command (load, validate, score, write; no report);
-- ``score (dask, N workers)``: the same command with ``--engine dask`` on a LocalCluster of N
-  worker processes; its files are checked byte for byte against the local engine's.
+- ``score (dask, N workers)``: the same command with ``--engine dask --scheduler`` on a LocalCluster
+  of N single-threaded worker processes (each with cores / N numba threads), started before the
+  clock; its files are checked byte for byte against the local engine's.
 
 Claims per second of a stage = claims of the batch / the stage's wall time. The machine is
 whatever runs this: ratios against baselines measured in the same run are what carry over.
@@ -328,6 +329,8 @@ _CLUSTER = []
 def _start_cluster(workers: int) -> str:
     from distributed import LocalCluster
 
+    # worker processes share the cores out (the client keeps its own numba threads for the graph)
+    os.environ["NUMBA_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=40)
     _CLUSTER.append(cluster)
