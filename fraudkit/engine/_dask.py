@@ -157,7 +157,13 @@ class DaskEngine:
             from distributed import Client, LocalCluster
 
             if self.scheduler:
-                self.client = Client(self.scheduler)
+                from fraudkit.errors import FraudkitError
+
+                try:
+                    self.client = Client(self.scheduler, timeout="10s")
+                except (OSError, TimeoutError, ValueError) as exc:
+                    raise FraudkitError(f"cannot reach the Dask scheduler at {self.scheduler} ({exc}); "
+                                        "start one (dask scheduler) or leave --scheduler out for a local cluster") from None
                 self._owned = [self.client]
             else:
                 n = self.workers or max(1, min(os.cpu_count() or 1, 4))
