@@ -425,8 +425,11 @@ class FraudModel:
                 "reason": [f"{n} flagged claim{'s' if n != 1 else ''}, the most suspicious: {e}" for n, e in zip(counts, example)],
                 "detector": "claim_outliers",
             }))
-        reasons = pd.concat([f for f in frames if len(f)], ignore_index=True) if frames else pd.DataFrame(
-            columns=["id", "rank", "feature", "value", "contribution", "reason", "detector"])
+        frames = [f for f in frames if len(f)]
+        reasons = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            {"id": pd.Series(dtype=str), "rank": pd.Series(dtype=int), "feature": pd.Series(dtype=str),
+             "value": pd.Series(dtype=float), "contribution": pd.Series(dtype=float),
+             "reason": pd.Series(dtype=str), "detector": pd.Series(dtype=str)})
         weight = np.array([strength.get(d, pd.Series(dtype=float)).get(i, 0.0) for d, i in zip(reasons["detector"], reasons["id"])])
         reasons["strength"] = weight / reasons["rank"].clip(lower=1).to_numpy(dtype=float)
         return reasons

@@ -118,7 +118,8 @@ class _Base:
         active = self.kind != BED
         key = np.sort((ci[active].astype(np.int64) * span + day0[active]) * ncode + self.code_raw[active])
         day_key = key // ncode
-        repeat = np.r_[False, key[1:] == key[:-1]]
+        # (no lines at all, e.g. a batch whose cost detail was rejected, gives empty masks)
+        repeat = np.r_[False, key[1:] == key[:-1]] if len(key) else np.zeros(0, bool)
         new_day = np.r_[True, day_key[1:] != day_key[:-1]] if len(key) else np.zeros(0, bool)
         self.dup_lines = np.bincount(day_key[repeat] // span, minlength=n)[:n].astype(float)
         self.active_days = np.bincount(day_key[new_day] // span, minlength=n)[:n].astype(float)
