@@ -24,8 +24,6 @@ from __future__ import annotations
 import copy
 import os
 import threading
-from contextlib import contextmanager
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -236,13 +234,3 @@ def score_with_engine(model, batch, engine: str = "local", **options):
     if engine == "dask":
         return score_dask(model, batch, **options)
     raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-
-
-@contextmanager
-def engine_for(name: str, **options) -> Iterator[DaskEngine | None]:
-    """A started :class:`DaskEngine` for ``name == "dask"``, else None."""
-    if name == "dask":
-        with DaskEngine(**options) as engine:
-            yield engine
-    else:
-        yield None
