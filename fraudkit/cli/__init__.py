@@ -11,7 +11,7 @@ import sys
 from ._app import EXIT_BAD_INPUT, UserError, app, console, err_console, fail  # noqa: F401
 
 # Each module registers its commands on ``app`` when imported.
-from . import _validate  # noqa: F401,E402
+from . import _score, _validate  # noqa: F401,E402
 from . import _evaluate  # noqa: F401,E402
 from . import _generate  # noqa: F401,E402
 from . import _train  # noqa: F401,E402
