@@ -65,10 +65,7 @@ def evaluate(
     from fraudkit.evaluate import evaluate as run
     from fraudkit.io import load_batch, load_labels
 
-    labels = load_labels(batch) if batch.is_dir() else None
-    if labels is None:
-        raise UserError(f"{batch} has no labels/ folder: evaluation needs ground truth "
-                        "(labels/claims and labels/providers); score it with `fraudkit score` instead")
+    labels = load_labels(batch, required_for="evaluation")
     claim_scores, provider_scores = _read_scores(scores)
     loaded = load_batch(batch)
     metrics = run(labels, loaded.claims, claim_scores, provider_scores, k=k)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from ._app import UserError, app, console
+from ._app import app, console
 
 
 def _yuan(x: float) -> str:
@@ -39,10 +39,7 @@ def simulate_inspections(
     from ._score import resolve_model, stages
     from ._train import _mlflow_errors, _store_hint
 
-    labels = load_labels(batch) if batch.is_dir() else None
-    if labels is None:
-        raise UserError(f"{batch} has no labels/ folder: simulating inspections needs ground truth to reveal "
-                        "(generate a labelled batch with `fraudkit generate`)")
+    labels = load_labels(batch, required_for="simulating inspections")
     with stages(not quiet) as step:
         step(f"loading {batch}")
         loaded = load_batch(batch)

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from fraudkit.errors import FraudkitError
+
 from ._errors import BatchError, Violation
 from ._read import Locator, find_table, near_misses, read_table
 from ._schema import LABEL_TABLES, TABLES, Table
@@ -253,10 +255,17 @@ def validate_batch(batch: Batch) -> Batch:
     return _assemble(batch.source, read, "refuse")
 
 
-def load_labels(path: str | Path) -> Labels | None:
-    """Read ``labels/`` of a batch folder, or None when the batch carries no labels."""
+def load_labels(path: str | Path, required_for: str | None = None) -> Labels | None:
+    """Read ``labels/`` of a batch folder, or None when the batch carries no labels.
+
+    With ``required_for`` (what needs them, e.g. "evaluation"), a batch without labels is
+    refused with a :class:`~fraudkit.errors.FraudkitError` saying so instead.
+    """
     root = Path(path) / "labels"
     if not root.is_dir():
+        if required_for is not None:
+            raise FraudkitError(f"{path} has no labels/ folder: {required_for} needs ground truth "
+                                "(labels/claims and labels/providers, as `fraudkit generate` writes them)")
         return None
     frames = {}
     for name, table in LABEL_TABLES.items():

@@ -274,9 +274,7 @@ def train(
         eval_dir = Path(eval_batch)
         step(f"loading {eval_dir}")
         eval_on = load_batch(eval_dir)
-        eval_labels = load_labels(eval_dir)
-        if eval_labels is None:
-            raise FraudkitError(f"--eval-batch {eval_dir} has no labels/ folder; measuring a model needs ground truth")
+        eval_labels = load_labels(eval_dir, required_for="--eval-batch (measuring a model)")
         eval_fp = batch_fingerprint(eval_dir)
         if eval_fp == fingerprint:
             raise FraudkitError(f"--eval-batch {eval_dir} holds the same data as {batch_dir}: that is not held out")

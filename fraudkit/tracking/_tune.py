@@ -109,9 +109,7 @@ def tune(
     batch_dir = Path(batch)
     step(f"loading {batch_dir}")
     loaded = load_batch(batch_dir)
-    labels = load_labels(batch_dir)
-    if labels is None:
-        raise FraudkitError(f"{batch_dir} has no labels/ folder: tuning needs ground truth to measure precision@k")
+    labels = load_labels(batch_dir, required_for="tuning (precision@k)")
     split = time_split(loaded, holdout)
     held_labels = restrict_labels(labels, split.holdout)
     rng = np.random.default_rng(seed)
