@@ -36,7 +36,6 @@ def split_schemes(fraud_type: pd.Series) -> pd.DataFrame:
 
 
 def _truth(labels, entity: str, ids: pd.Index) -> pd.Series:
-    frame = getattr(labels, entity)
     flags = labels.fraudulent(entity)
     flags = flags[~flags.index.duplicated()]
     return flags.reindex(ids, fill_value=False).astype(bool) if len(ids) else flags.astype(bool)

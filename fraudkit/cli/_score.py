@@ -112,7 +112,7 @@ def score(
             result = fitted.score(loaded, **options)
         step("writing outputs")
         with atomic_dir(out) as tmp:
-            paths = result.write(tmp)
+            result.write(tmp)
             if len(loaded.rejects):
                 loaded.rejects.to_parquet(tmp / "rejects.parquet", index=False)
             if report:

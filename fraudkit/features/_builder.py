@@ -555,7 +555,6 @@ class FeatureBuilder(BaseEstimator):
         V, vc = b.n_prov, b.vcode
         base = self._provider_base(b)
         cnt = np.bincount(vc, minlength=V)[:V].astype(float)
-        c1 = np.maximum(cnt, 1)
         out = pd.DataFrame({"peer_group": base["class"].astype(float), "tier": b.prov_tier_all.astype(float),
                             "beds": base["beds"], "claims": cnt},
                            index=pd.Index(b.provider_ids.to_numpy(), name="provider_id"))

@@ -251,9 +251,7 @@ def _noise(bits: np.ndarray, p: float, rng: np.random.Generator, names: tuple[st
 
 
 def _tables(plan: _Plan, total, eligible, fund, rng) -> dict[str, pa.Table]:
-    sc, cf, world, cat = plan.sc, plan.claims, plan.world, plan.cat
-    start = np.datetime64(sc.period_start, "D")
-    n = cf.n
+    sc, cf, world = plan.sc, plan.claims, plan.world
     pid = world.prov_number
     ptype = world.prov_type.astype(np.int64)
     prov_ids_np = np.array([f"{_PPREFIX[t]}{k:05d}" for t, k in zip(ptype, pid)])
