@@ -404,11 +404,19 @@ class FraudModel:
         """Provider reasons from every detector, strongest first.
 
         A reason's strength is how strongly its detector accuses the provider
-        (-log tail probability) divided by the reason's rank within that detector.
+        (-log tail probability, 0 below the detector's fence, exactly as in the combination)
+        divided by the reason's rank within that detector. A reason without strength is
+        kept for the record but names no suspected scheme.
         """
-        from fraudkit.prioritise import tail_probability
+        from fraudkit.prioritise import fence, tail_probability
 
-        strength = {c: -np.log(tail_probability(provider_scores[c])) for c in provider_scores.columns}
+        strength = {}
+        for c in provider_scores.columns:
+            evidence = -np.log(tail_probability(provider_scores[c]))
+            factor = self.config.fences.get(c)
+            if factor is not None:
+                evidence = evidence.where(provider_scores[c] > fence(provider_scores[c].dropna(), factor), 0.0)
+            strength[c] = evidence
         frames = []
         det = self.detectors_["provider_features"]
         frames.append(det.explain(features.providers, top=3).assign(detector="provider_features"))

@@ -241,7 +241,8 @@ REASON_SCHEMES: tuple[tuple[str, str], ...] = (
 def schemes_from_reasons(reasons: pd.DataFrame, top: int = 3) -> pd.Series:
     """Suspected schemes per id (";"-joined, strongest first) from its strongest reasons.
 
-    Each reason's feature (then detector) name is matched against :data:`REASON_SCHEMES`.
+    Each reason's feature (then detector) name is matched against :data:`REASON_SCHEMES`;
+    reasons without strength (their detector does not accuse the provider) name none.
 
     Examples
     --------
@@ -261,7 +262,7 @@ def schemes_from_reasons(reasons: pd.DataFrame, top: int = 3) -> pd.Series:
                     return scheme
         return ""
 
-    ranked = reasons.sort_values(["id", "strength"], ascending=[True, False])
+    ranked = reasons[reasons["strength"] > 0].sort_values(["id", "strength"], ascending=[True, False])
     ranked = ranked.groupby("id", observed=True).head(top)
     names = [scheme_of(f, d) for f, d in zip(ranked["feature"], ranked["detector"])]
     ranked = ranked.assign(scheme=names)
