@@ -13,7 +13,7 @@ DEMO_MODEL  ?= out/demo-model
 DEMO_OUT    ?= out/demo
 DEMO_CLAIMS ?= 200000
 
-.PHONY: install demo test chromium model bench quality clean
+.PHONY: install demo test chromium model model-check bench quality clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ model: install
 	    --scenario synthetic/default.yaml --no-track --out models/default
 	sha256sum models/default/model.joblib models/default/manifest.json > models/MANIFEST
 	@echo "Rebuilt models/default; check with: sha256sum -c models/MANIFEST"
+
+# Rebuild the default model and fail if the committed bytes changed.
+model-check: model
+	git diff --exit-code models/MANIFEST models/default
 
 # Speed and memory per stage against baselines measured in the same run (writes benchmarks/results.md).
 bench: install

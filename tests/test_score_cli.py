@@ -145,3 +145,20 @@ def test_bad_options_exit_2_without_output(tiny_batch_dir, tiny_model, tmp_path)
     assert done.returncode == 2 and not (tmp_path / "o").exists()
     done = _run(["score", tmp_path / "nope", "--model", tiny_model, "--out", tmp_path / "o"])
     assert done.returncode == 2 and "does not exist" in done.stderr and not (tmp_path / "o").exists()
+
+
+def test_schemes_come_only_from_evidence_that_accuses(scored):
+    """A provider is tagged collusion_ring only when a graph detector's score clears its fence."""
+    from fraudkit.pipeline import ModelConfig
+    from fraudkit.prioritise import fence
+
+    providers = pd.read_csv(scored / "providers.csv", dtype={"provider_id": str})
+    fences = ModelConfig().fences
+    graph = [c for c in ("dense_blocks", "rings") if f"score_{c}" in providers]
+    above = pd.Series(False, index=providers.index)
+    for c in graph:
+        col = providers[f"score_{c}"]
+        above |= col > fence(col.dropna(), fences[c])
+    tagged = providers["schemes"].fillna("").str.contains("collusion_ring")
+    assert tagged.any(), "the tiny batch has rings; some provider should be tagged"
+    assert not (tagged & ~above).any(), providers.loc[tagged & ~above, ["provider_id", "schemes"]]
