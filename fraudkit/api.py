@@ -293,7 +293,7 @@ def resolve_model(model: "FraudModel | str | Path | None" = None, tracking_uri: 
 
 def score(batch: "Batch | str | Path", model: "FraudModel | str | Path | None" = None, inspections: int = 20, *,
           region: str | None = None, provider_type: str | None = None, seeds: dict | None = None,
-          outcomes=None, tracking_uri: str | None = None) -> "ScoreResult":
+          outcomes=None, tracking_uri: str | None = None, refit: str = "auto") -> "ScoreResult":
     """Score a batch and rank its providers for ``inspections`` flight inspections.
 
     Parameters
@@ -316,6 +316,10 @@ def score(batch: "Batch | str | Path", model: "FraudModel | str | Path | None" =
         passed on to :meth:`FraudModel.score <fraudkit.pipeline.FraudModel.score>`.
     tracking_uri : str, optional
         Store of an MLflow ``model`` URI.
+    refit : {"auto", "always", "never"}
+        Learn the peer statistics from the batch itself: always, never, or (auto) when the
+        model knows under half of its item codes; see :meth:`FraudModel.adapted
+        <fraudkit.pipeline.FraudModel.adapted>`. ``result.summary["refit_on_batch"]`` says which.
 
     Returns
     -------
@@ -343,9 +347,13 @@ def score(batch: "Batch | str | Path", model: "FraudModel | str | Path | None" =
     if provider_type is not None and provider_type not in ("hospital", "clinic", "pharmacy"):
         raise FraudkitError(f"provider_type must be hospital, clinic or pharmacy, got {provider_type!r}")
     fitted = resolve_model(model, tracking_uri)
+    loaded = _batch(batch)
+    fitted, note = fitted.adapted(loaded, refit)
     extra = {} if outcomes is None else {"outcomes": outcomes}
-    return fitted.score(_batch(batch), inspections=inspections, region=region, provider_type=provider_type,
-                        seeds=seeds, **extra)
+    result = fitted.score(loaded, inspections=inspections, region=region, provider_type=provider_type,
+                          seeds=seeds, **extra)
+    result.summary["refit_on_batch"] = bool(note)
+    return result
 
 
 # ---------------------------------------------------------------------- explain

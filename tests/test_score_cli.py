@@ -162,3 +162,29 @@ def test_schemes_come_only_from_evidence_that_accuses(scored):
     tagged = providers["schemes"].fillna("").str.contains("collusion_ring")
     assert tagged.any(), "the tiny batch has rings; some provider should be tagged"
     assert not (tagged & ~above).any(), providers.loc[tagged & ~above, ["provider_id", "schemes"]]
+
+
+def test_a_batch_from_another_catalogue_is_scored_against_itself(tiny_batch_dir, tiny_model, scored, tmp_path):
+    """Item codes the model never saw (another insurer's catalogue): auto refits on the batch and still finds fraud."""
+    batch = tmp_path / "foreign"
+    shutil.copytree(tiny_batch_dir, batch)
+    items = pd.read_parquet(batch / "items.parquet")
+    codes = {c: f"ZX-{i:05d}" for i, c in enumerate(sorted(items["item_code"].unique()))}
+    items["item_code"] = items["item_code"].map(codes)
+    items.to_parquet(batch / "items.parquet", index=False)
+    runs = {}
+    for policy in ("auto", "never"):
+        out = tmp_path / policy
+        done = _run(["score", batch, "--model", tiny_model, "--out", out, "-k", "10", "--quiet", "--no-report",
+                     "--refit", policy])
+        assert done.returncode == 0, done.stderr
+        runs[policy] = (json.loads((out / "summary.json").read_text()), done.stdout + done.stderr)
+    assert runs["auto"][0]["refit_on_batch"] is True and "learnt from this batch itself" in runs["auto"][1]
+    assert runs["never"][0]["refit_on_batch"] is False
+    # the known catalogue is not refitted
+    assert json.loads((scored / "summary.json").read_text()).get("refit_on_batch") in (False, None)
+    providers = pd.read_csv(tmp_path / "auto" / "providers.csv", dtype={"provider_id": str})
+    labels = pd.read_parquet(batch / "labels" / "providers.parquet")
+    fraudulent = set(labels.loc[labels["fraud_type"].fillna("") != "", "provider_id"])
+    k = len(fraudulent)
+    assert providers.head(k)["provider_id"].isin(fraudulent).mean() >= max(0.5, 2 * k / len(providers))

@@ -23,6 +23,12 @@ class Engine(str, Enum):
     dask = "dask"
 
 
+class Refit(str, Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
 class OnBadRows(str, Enum):
     refuse = "refuse"
     reject = "reject"
@@ -78,6 +84,7 @@ def score(
     provider_type: str = typer.Option(None, "--provider-type", help="Rank only hospitals, clinics or pharmacies."),
     outcomes: Path = typer.Option(None, "--outcomes", help="CSV/Parquet of past inspection outcomes (provider_id, outcome)."),
     on_bad_rows: OnBadRows = typer.Option(OnBadRows.refuse, "--on-bad-rows", help="refuse: stop at the first broken rule; reject: score valid rows, write bad ones to rejects.parquet."),
+    refit: Refit = typer.Option(Refit.auto, "--refit", help="auto: learn peer statistics from the batch itself when the model knows under half of its item codes (another catalogue); always; never."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     engine: Engine = typer.Option(Engine.local, "--engine", help="local: this process; dask: row-wise stages on a Dask cluster (same files)."),
@@ -102,6 +109,7 @@ def score(
 
             # seeds propagation, trains the re-ranker, moves inspected providers after the others
             known = load_outcomes(outcomes, loaded)
+        fitted, refit_note = fitted.adapted(loaded, refit.value, progress=step)
         options = dict(inspections=inspections, region=region, provider_type=provider_type, outcomes=known, progress=step)
         if engine is Engine.dask:
             from fraudkit.engine import score_dask
@@ -110,6 +118,7 @@ def score(
             result = score_dask(fitted, loaded, scheduler=scheduler, **options)
         else:
             result = fitted.score(loaded, **options)
+        result.summary["refit_on_batch"] = bool(refit_note)
         step("writing outputs")
         with atomic_dir(out) as tmp:
             result.write(tmp)
@@ -122,6 +131,8 @@ def score(
     elapsed = time.perf_counter() - started
     for warning in loaded.warnings:
         warn(warning)
+    if refit_note:
+        warn(refit_note)
     print_ranking(result.providers, inspections)
     console.print(f"Scored {len(loaded.claims):,} claims in {elapsed:.1f} s ({len(loaded.claims) / max(elapsed, 1e-9):,.0f} claims/s).")
     if len(loaded.rejects):
