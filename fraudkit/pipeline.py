@@ -347,7 +347,7 @@ class FraudModel:
             if len(explained):
                 graph_reasons.append(explained.assign(detector=name))
             if name == "dense_blocks":
-                blocks = list(getattr(det, "evidence_", {}).get("blocks", [])) if isinstance(getattr(det, "evidence_", None), dict) else list(getattr(det, "evidence_", []) or [])
+                blocks = list(det.evidence_.get("blocks", []))
 
         step("prioritise")
         claim_index = pd.Index(claims["claim_id"])
