@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import re
 import shutil
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -17,17 +16,7 @@ from fraudkit.io import Batch
 from fraudkit.prioritise import combine_scores, rank_providers
 from fraudkit.report import Pseudonymiser, write_report
 
-try:  # the real result type, once the pipeline's imports have landed
-    from fraudkit.pipeline import ScoreResult
-except ImportError:  # write_report only reads attributes, so a stand-in with the same fields does
-    @dataclass
-    class ScoreResult:  # type: ignore[no-redef]
-        providers: pd.DataFrame
-        claims: pd.DataFrame
-        patients: pd.DataFrame
-        reasons: pd.DataFrame
-        blocks: list
-        summary: dict
+from fraudkit.pipeline import ScoreResult
 
 K = 5
 EVIL_ID = 'C9<b>"&amp;'  # a provider id that must come out escaped
