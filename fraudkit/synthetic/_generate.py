@@ -218,21 +218,19 @@ def _run(sc: Scenario, n_claims: int, seed: int, item_sink: Callable[[Callable[[
 
 def _provider_labels(plan: _Plan) -> tuple[np.ndarray, np.ndarray]:
     cf, world = plan.claims, plan.world
-    prov_bits = np.zeros(world.n_providers, np.int64)
-    pat_bits = np.zeros(world.n_patients, np.int64)
-    for name in PROVIDER_SCHEMES:
-        actors = plan.fraud.provider_actors.get(name, np.empty(0, np.int64)).astype(np.int64)
-        has = np.zeros(world.n_providers, bool)
-        has[cf.provider[(cf.fraud & BIT[name]) > 0]] = True
-        sel = actors[has[actors]] if len(actors) else actors
-        prov_bits[sel] |= BIT[name]
-    for name in PATIENT_SCHEMES:
-        actors = plan.fraud.patient_actors.get(name, np.empty(0, np.int64)).astype(np.int64)
-        has = np.zeros(world.n_patients, bool)
-        has[cf.patient[(cf.fraud & BIT[name]) > 0]] = True
-        sel = actors[has[actors]] if len(actors) else actors
-        pat_bits[sel] |= BIT[name]
-    return prov_bits, pat_bits
+
+    def honest(schemes, actors_by_scheme, claim_owner, n):
+        # an actor is labelled with a scheme only if at least one of its claims carries it
+        bits = np.zeros(n, np.int64)
+        for name in schemes:
+            actors = actors_by_scheme.get(name, np.empty(0, np.int64)).astype(np.int64)
+            has = np.zeros(n, bool)
+            has[claim_owner[(cf.fraud & BIT[name]) > 0]] = True
+            bits[actors[has[actors]]] |= BIT[name]
+        return bits
+
+    return (honest(PROVIDER_SCHEMES, plan.fraud.provider_actors, cf.provider, world.n_providers),
+            honest(PATIENT_SCHEMES, plan.fraud.patient_actors, cf.patient, world.n_patients))
 
 
 def _noise(bits: np.ndarray, p: float, rng: np.random.Generator, names: tuple[str, ...]) -> np.ndarray:
