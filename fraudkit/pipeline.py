@@ -450,15 +450,10 @@ class FraudModel:
         divided by the reason's rank within that detector. A reason without strength is
         kept for the record but names no suspected scheme.
         """
-        from fraudkit.prioritise import fence, tail_probability
+        from fraudkit.prioritise import detector_evidence
 
-        strength = {}
-        for c in provider_scores.columns:
-            evidence = -np.log(tail_probability(provider_scores[c]))
-            factor = self.config.fences.get(c)
-            if factor is not None:
-                evidence = evidence.where(provider_scores[c] > fence(provider_scores[c].dropna(), factor), 0.0)
-            strength[c] = evidence
+        strength = {c: detector_evidence(provider_scores[c], fence_factor=self.config.fences.get(c))
+                    for c in provider_scores.columns}
         frames = []
         det = self.detectors_["provider_features"]
         frames.append(det.explain(features.providers, top=3).assign(detector="provider_features"))

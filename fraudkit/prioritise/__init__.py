@@ -71,6 +71,21 @@ def fence(scores: pd.Series, factor: float) -> float:
     return float(q3 + factor * (q3 - q1))
 
 
+def detector_evidence(scores: pd.Series, groups: pd.Series | None = None, fence_factor: float | None = None) -> pd.Series:
+    """How strongly one detector accuses each entity: ``-log`` of its tail probability,
+    0 at or below the detector's fence (when it has one).
+
+    Examples
+    --------
+    >>> detector_evidence(pd.Series([1.0, 2.0, 3.0, 4.0, 100.0]), fence_factor=3.0).round(2).tolist()
+    [0.0, 0.0, 0.0, 0.0, 1.61]
+    """
+    evidence = -np.log(tail_probability(scores, groups))
+    if fence_factor is not None:
+        evidence = evidence.where(scores > fence(scores.dropna(), fence_factor), 0.0)
+    return evidence
+
+
 def combine_scores(
     scores: pd.DataFrame,
     weights: Mapping[str, float] | None = None,
@@ -114,10 +129,7 @@ def combine_scores(
     fences = dict(fences or {})
     for column in used:
         w = float(weights.get(column, 1.0))
-        p = tail_probability(scores[column], groups)
-        if fences.get(column) is not None:
-            p = p.where(scores[column] > fence(scores[column].dropna(), fences[column]), 1.0)
-        statistic += -2.0 * w * np.log(p)
+        statistic += 2.0 * w * detector_evidence(scores[column], groups, fences.get(column))
         total_weight += w
     dof = 2.0 * total_weight
     log_sf = stats.chi2.logsf(statistic.to_numpy(), dof)
@@ -270,4 +282,4 @@ def schemes_from_reasons(reasons: pd.DataFrame, top: int = 3) -> pd.Series:
     return ranked.groupby("id", observed=True)["scheme"].agg(";".join)
 
 
-__all__ = ["PROVIDER_COLUMNS", "REASON_SCHEMES", "fence", "schemes_from_reasons", "combine_scores", "money_at_stake", "rank_providers", "tail_probability"]
+__all__ = ["PROVIDER_COLUMNS", "REASON_SCHEMES", "detector_evidence", "fence", "schemes_from_reasons", "combine_scores", "money_at_stake", "rank_providers", "tail_probability"]
