@@ -136,7 +136,7 @@ def read_table(root: Path, name: str, paths: list[Path]) -> tuple[pd.DataFrame, 
     Whatever program wrote a Parquet file, its columns come back in a few plain
     pandas types (see :func:`_normalise`), so the checks need not know the writer.
     """
-    frames, segments, start = [], [], 0
+    tables, segments, start = [], [], 0
     for path in paths:
         is_csv = path.suffix == ".csv"
         table = _read_csv(root, name, path) if is_csv else _read_parquet(root, name, path)
@@ -145,12 +145,29 @@ def read_table(root: Path, name: str, paths: list[Path]) -> tuple[pd.DataFrame, 
             twice = sorted({c for c in names if names.count(c) > 1})
             raise _refuse(root, name, f"{path.name} has the column {twice[0]!r} more than once")
         try:
-            frame = _normalise(table).to_pandas(date_as_object=False, types_mapper=_types_mapper)
+            tables.append(_normalise(table))
         except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
             raise _refuse(root, name, f"{path.name} holds values that cannot be read ({_short(exc)})") from None
-        frames.append(frame)
-        segments.append(_Segment(path, start, len(frame), is_csv, _csv_lines(table) if is_csv else None))
-        start += len(frame)
+        segments.append(_Segment(path, start, table.num_rows, is_csv, _csv_lines(table) if is_csv else None))
+        start += table.num_rows
+    if len(tables) > 1:
+        # Parts written alike (one program, one schema) are joined in Arrow without copying and
+        # converted once: no second copy of the table, as concatenating DataFrames would make.
+        # (Parts carrying pandas metadata, which can rebuild an index per part, go part by part.)
+        first = tables[0].schema
+        if all(t.schema.equals(first) and not (t.schema.metadata or {}).get(b"pandas") for t in tables):
+            try:
+                frame = pa.concat_tables(tables).to_pandas(date_as_object=False, types_mapper=_types_mapper)
+                return frame, Locator(tuple(segments), root)
+            except (pa.ArrowException, ValueError, TypeError, OverflowError):
+                pass  # converted part by part below, so that the message names the part
+    frames = []
+    for path, table in zip(paths, tables):
+        try:
+            frames.append(table.to_pandas(date_as_object=False, types_mapper=_types_mapper))
+        except (pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+            raise _refuse(root, name, f"{path.name} holds values that cannot be read ({_short(exc)})") from None
+    del tables
     if len(frames) > 1:
         first = list(frames[0].columns)
         for path, f in zip(paths[1:], frames[1:]):

@@ -302,9 +302,44 @@ def _duplicates(table: Table, frame: pd.DataFrame, locator: Locator) -> Violatio
     """Every row whose key (``claim_id``, or ``claim_id`` + ``line_no``) occurs more than once."""
     if not table.unique:
         return None
-    keys = frame[list(table.unique)]
-    dup = keys.duplicated(keep=False).to_numpy() & keys.notna().all(axis=1).to_numpy()
+    dup = _duplicated_rows([frame[c] for c in table.unique])
+    if dup is None:  # key space too large for one int64: let pandas hash the rows
+        keys = frame[list(table.unique)]
+        dup = keys.duplicated(keep=False).to_numpy() & keys.notna().all(axis=1).to_numpy()
     return violation(table, "+".join(table.unique), "must be unique", frame, locator, dup)
+
+
+def _value_codes(s: pd.Series) -> tuple[np.ndarray, int]:
+    """Integer code of each value (equal values, equal codes; -1 for null) and how many distinct values."""
+    if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
+        encoded = pc.dictionary_encode(_arrow_of(s))  # Arrow's hash table: several times faster than pandas on strings
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks() if encoded.num_chunks else pa.array([], pa.dictionary(pa.int32(), pa.string()))
+        return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64), len(encoded.dictionary)
+    codes, uniques = pd.factorize(s)
+    return codes.astype(np.int64), len(uniques)
+
+
+def _duplicated_rows(columns: list[pd.Series]) -> np.ndarray | None:
+    """Rows whose key (the columns together, none null) occurs more than once; None when the key overflows int64.
+
+    The columns are coded as integers and packed into one int64 per row. A batch's keys
+    usually come in order (items grouped by claim, lines numbered up), and a strictly
+    increasing key has no duplicates: one pass proves it; otherwise the packed keys are counted.
+    """
+    n = len(columns[0])
+    key, null, width = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool), 1
+    for s in columns:
+        codes, k = _value_codes(s)
+        width *= k + 1
+        if width >= 2**62:
+            return None
+        null |= codes < 0
+        key = key * (k + 1) + codes + 1
+    if n < 2 or bool((key[1:] > key[:-1]).all()):
+        return np.zeros(n, dtype=bool)
+    packed, _ = pd.factorize(key)
+    return (np.bincount(packed)[packed] > 1) & ~null
 
 
 def check_values(table: Table, frame: pd.DataFrame, locator: Locator) -> list[Violation]:
