@@ -136,6 +136,26 @@ PROVIDER_COLUMNS: dict[str, str] = {
     "patient_providers_mean": "mean providers_per_90d of the provider's patients (claim-weighted)",
     "partner_share": "largest share of this provider's patients also seen at one other provider",
     "partner_lift": "shared patients with that top partner / number expected if patients chose independently",
+    "peer_outlier_sig": "z of the exact binomial tail of the claims counted in peer_outlier_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
+    "readmit_sig": "z of the exact binomial tail of the claims counted in readmit_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
+    "stay_overlap_sig": "z of the exact binomial tail of the claims counted in stay_overlap_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
+    "cohort_sig": "z of the exact binomial tail of the claims counted in cohort_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
+    "dup_claim_sig": "z of the exact binomial tail of the claims counted in dup_claim_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
+    "overpriced_claim_sig": "z of the exact binomial tail of the claims counted in overpriced_claim_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
+    "expensive_drug_sig": "z of the exact binomial tail of the claims counted in expensive_drug_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
+    "cost_outlier_sig": "z of the exact binomial tail of the claims counted in cost_outlier_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
+    "cheap_for_group_sig": "z of the exact binomial tail of the claims counted in cheap_for_group_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
+    "long_stay_sig": "z of the exact binomial tail of the claims counted in long_stay_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
+    "empty_stay_sig": "z of the exact binomial tail of the claims counted in empty_stay_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
+    "atypical_claim_sig": "z of the exact binomial tail of the claims counted in atypical_claim_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
+    "exam_pattern_sig": "z of the exact binomial tail of the claims counted in exam_pattern_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
+    "implausible_sig": "z of the exact binomial tail of the claims counted in implausible_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
+    "high_supply_sig": "z of the exact binomial tail of the claims counted in high_supply_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
+    "cost_z_sig": "Stouffer z of cost_z_mean: the claims' values standardised within the provider's class (type × tier, else type) in the batch, summed / √claims",
+    "los_z_sig": "Stouffer z of los_z_mean: the claims' values standardised within the provider's class (type × tier, else type) in the batch, summed / √claims",
+    "drug_cost_z_sig": "Stouffer z of drug_cost_z_mean: the claims' values standardised within the provider's class (type × tier, else type) in the batch, summed / √claims",
+    "exam_line_lift_sig": "Stouffer z of exam_line_lift_mean: the claims' values standardised within the provider's class (type × tier, else type) in the batch, summed / √claims",
+    "patient_supply_ratio_sig": "Stouffer z of patient_supply_ratio_mean: the claims' values standardised within the provider's class (type × tier, else type) in the batch, summed / √claims",
 }
 
 #: Direction in which a feature is suspicious: +1 high is suspicious, 0 both tails.
@@ -159,15 +179,16 @@ PATIENT_MODEL_FEATURES = [
     "supply_ratio", "distant_days", "stay_overlaps", "implausible_lines",
 ]
 
-#: Provider columns the detectors model by default. Out-of-region shares are left out: providers
+#: Provider columns the detectors model by default: shares and means enter as their significance
+#: (``*_sig``: how far beyond chance given the claims behind them), not as raw shares. Out-of-region shares are left out: providers
 #: in a distant region or on a border treat outside patients legitimately, and with them in,
 #: precision@k fell by 0.08-0.11 (default and hard scenarios); bussed-in groups show in cohort_share.
 PROVIDER_MODEL_FEATURES = [
-    "claims_per_patient", "admission_rate_z", "cost_z_mean", "los_z_mean", "peer_outlier_share", "readmit_share",
-    "empty_day_share", "stay_overlap_share", "cohort_share", "dup_claim_share", "overpriced_claim_share",
-    "expensive_drug_share", "cost_outlier_share", "cheap_for_group_share", "long_stay_share", "empty_stay_share",
-    "atypical_claim_share", "drug_cost_z_mean", "exam_pattern_share", "exam_line_lift_mean", "implausible_share",
-    "patient_supply_ratio_mean", "high_supply_share", "high_supply_patients", "patient_providers_mean", "partner_lift",
+    "claims_per_patient", "admission_rate_z", "cost_z_sig", "los_z_sig", "peer_outlier_sig", "readmit_sig",
+    "empty_day_share", "stay_overlap_sig", "cohort_sig", "dup_claim_sig", "overpriced_claim_sig",
+    "expensive_drug_sig", "cost_outlier_sig", "cheap_for_group_sig", "long_stay_sig", "empty_stay_sig",
+    "atypical_claim_sig", "drug_cost_z_sig", "exam_pattern_sig", "exam_line_lift_sig", "implausible_sig",
+    "patient_supply_ratio_sig", "high_supply_sig", "high_supply_patients", "patient_providers_mean", "partner_lift",
 ]
 
 
@@ -277,6 +298,18 @@ _SENTENCES = {
     "partner_share": lambda r: f"{_pct(r.get('partner_share'))} of its patients also use one other provider",
     "partner_lift": lambda r: f"shares {_pct(r.get('partner_share'))} of its patients with one other provider ({_times(r.get('partner_lift'))} chance)",
 }
+
+
+def _significance_sentence(base: str):
+    return lambda r: f"{_SENTENCES[base](r)} (z {_z(r.get(base.rsplit('_', 1)[0] + '_sig'))} against similar providers)"
+
+
+# a significance column reads as its share or mean, with how far beyond chance it is
+_SENTENCES.update({f"{base.rsplit('_', 1)[0]}_sig": _significance_sentence(base) for base in (
+    *(f"{r}_share" for r in ("peer_outlier", "readmit", "stay_overlap", "cohort", "dup_claim", "overpriced_claim",
+                             "expensive_drug", "cost_outlier", "cheap_for_group", "long_stay", "empty_stay",
+                             "atypical_claim", "exam_pattern", "implausible", "high_supply")),
+    *(f"{m}_mean" for m in ("cost_z", "los_z", "drug_cost_z", "exam_line_lift", "patient_supply_ratio")))})
 
 
 def describe(feature: str, row) -> str:
