@@ -206,3 +206,75 @@ def lookup(index: pd.Index, keys: np.ndarray) -> np.ndarray:
     if len(ordered) == 0:
         return np.full(len(keys), -1, dtype=np.int64)
     return np.where(ordered[pos] == keys, order[pos], -1)
+
+
+def _class_reference(provider: np.ndarray, klass: np.ndarray, fallback: np.ndarray, weight: np.ndarray,
+                     min_rows: int) -> np.ndarray:
+    """Per provider, the row index of its reference class: its own class when that class has
+    ``min_rows`` rows (summed ``weight``), else its fallback class (offset by ``klass.max() + 1``)."""
+    rows_per_class = np.bincount(klass[provider], weights=weight, minlength=int(klass.max()) + 1)
+    return np.where(rows_per_class[klass] >= min_rows, klass, int(klass.max()) + 1 + fallback)
+
+
+def binomial_excess_z(provider: np.ndarray, flagged: np.ndarray, klass: np.ndarray, fallback: np.ndarray,
+                      min_rows: int = 200) -> np.ndarray:
+    """Funnel-plot z of each provider's count of flagged claims against its class's pooled rate.
+
+    ``provider`` (one code per claim considered), ``flagged`` (bool per claim); ``klass`` and
+    ``fallback`` give each provider's peer class (e.g. type × tier) and a broader one (type),
+    used when the class has fewer than ``min_rows`` claims. The z is that of the exact
+    binomial upper tail (mid-p) of k flagged claims among n at the class rate, so a share
+    means more the more claims stand behind it: one odd claim of three is no evidence, 30
+    of 300 where peers have 3 is. Providers without claims considered get 0.
+
+    >>> z = binomial_excess_z(np.repeat([0, 1, 2], 100), np.r_[np.zeros(195, bool), np.ones(105, bool)],
+    ...                       np.zeros(3, int), np.zeros(3, int))
+    >>> (z[2] > 5, z[0] < 0)
+    (np.True_, np.True_)
+    """
+    from scipy import stats
+
+    size = len(klass)
+    k = np.bincount(provider, weights=flagged.astype(float), minlength=size)[:size]
+    n = np.bincount(provider, minlength=size)[:size].astype(float)
+    ref = _class_reference(provider, klass, fallback, np.ones(len(provider)), min_rows)
+    p0 = np.bincount(ref, weights=k, minlength=ref.max() + 1) / np.maximum(np.bincount(ref, weights=n, minlength=ref.max() + 1), 1)
+    p = p0[ref]
+    z = np.zeros(size)
+    ok = (n > 0) & (p > 0) & (p < 1)
+    tail = stats.binom.sf(k[ok] - 1, n[ok], p[ok]) - 0.5 * stats.binom.pmf(k[ok], n[ok], p[ok])
+    z[ok] = stats.norm.isf(np.clip(tail, 1e-300, 1.0 - 1e-16))  # finite at both ends (|z| < 38)
+    return z
+
+
+def stouffer_excess_z(provider: np.ndarray, values: np.ndarray, klass: np.ndarray, fallback: np.ndarray,
+                      min_rows: int = 200, clip: float = 10.0) -> np.ndarray:
+    """Stouffer z of each provider's claims on a claim-level measure against its class.
+
+    Each claim's value is standardised within its provider's class (as in
+    :func:`binomial_excess_z`): robustly first (median and 1.4826·MAD, clipped to
+    ±``clip`` so that one wild claim cannot carry a provider), then to mean 0 and unit
+    variance, so that a skewed measure does not push every large provider up. A provider's
+    z is the sum over its claims / √n: a mean that is high on many claims is stronger
+    evidence than the same mean on a few.
+
+    >>> v = np.r_[np.random.default_rng(0).normal(size=1800), np.full(300, 1.0)]  # provider 6: +1 sd on every claim
+    >>> z = stouffer_excess_z(np.repeat([0, 1, 2, 3, 4, 5, 6], 300), v, np.zeros(7, int), np.zeros(7, int))
+    >>> (z[6] > 5, abs(z[0]) < 3)
+    (np.True_, np.True_)
+    """
+    size = len(klass)
+    ref = _class_reference(provider, klass, fallback, np.ones(len(provider)), min_rows)[provider]
+    frame = pd.DataFrame({"ref": ref, "v": values})
+    med = frame.groupby("ref", sort=False)["v"].median()
+    frame["d"] = frame["v"] - med.reindex(ref).to_numpy()
+    g = frame.groupby("ref", sort=False)["d"]
+    mad, sd = g.apply(lambda d: d.abs().median()) * MAD_TO_SD, g.std(ddof=0)
+    scale = mad.where(mad > 1e-9, sd).where(lambda s: s > 1e-9, 1.0)
+    frame["s"] = np.clip(frame["d"].to_numpy() / scale.reindex(ref).to_numpy(), -clip, clip)
+    g = frame.groupby("ref", sort=False)["s"]
+    mean, sd = g.transform("mean").to_numpy(), g.transform("std", ddof=0).to_numpy()
+    std = (frame["s"].to_numpy() - mean) / np.where(sd > 1e-9, sd, 1.0)
+    total = np.bincount(provider, weights=std, minlength=size)[:size]
+    n = np.bincount(provider, minlength=size)[:size]
+    return total / np.sqrt(np.maximum(n, 1))
