@@ -214,7 +214,10 @@ class FraudModel:
         """Learn the feature statistics and isolation forests on ``batch``.
 
         ``outcomes`` (:class:`fraudkit.outcomes.Outcomes` of this batch's past inspections) are
-        kept with the model: scoring a later batch uses those about providers it still holds.
+        kept with the model (attribute ``outcomes_``, only then): the verdicts, not a fitted
+        re-ranker. Scoring any batch merges them with the outcomes it is given, keeps those about
+        providers the batch still holds, and retrains the re-ranker and propagation on that batch
+        (``score(outcomes=)``). A refit (:meth:`adapted`) keeps them too.
         """
         step = progress or (lambda stage: None)
         cfg = self.config
@@ -271,7 +274,7 @@ class FraudModel:
             return self, ""
         why = (", as asked (--refit always)" if refit == "always" else
                f": the model knows only {share:.0%} of its item codes (refit below {self.REFIT_BELOW:.0%})")
-        refitted = FraudModel(self.config).fit(batch, progress=progress)
+        refitted = FraudModel(self.config).fit(batch, progress=progress, outcomes=getattr(self, "outcomes_", None))
         return refitted, f"the model's statistics were learnt from this batch itself{why}"
 
     # ------------------------------------------------------------------ score
