@@ -323,7 +323,7 @@ class FraudModel:
             {"claim": claim_cols, "patient": patient_cols, "provider": provider_cols}[det.entity][name] = det.scores(table)
         # A claim by a suspicious patient is suspicious (card lending, reselling are patient schemes).
         claim_cols["patient_features"] = pd.Series(
-            patient_cols["patient_features"].reindex(claims["patient_id"]).to_numpy(), index=claims["claim_id"].to_numpy())
+            _lookup(patient_cols["patient_features"], claims["patient_id"]), index=claims["claim_id"].to_numpy())
 
         step("graph")
         network = ClaimsNetwork.from_batch(batch)
@@ -481,6 +481,17 @@ class FraudModel:
         weight = np.array([strength.get(d, pd.Series(dtype=float)).get(i, 0.0) for d, i in zip(reasons["detector"], reasons["id"])])
         reasons["strength"] = weight / reasons["rank"].clip(lower=1).to_numpy(dtype=float)
         return reasons
+
+
+def _lookup(scores: pd.Series, keys: pd.Series) -> np.ndarray:
+    """``scores.reindex(keys).to_numpy()`` by integer positions (Arrow's hash lookup, no Python strings)."""
+    from fraudkit.features._prep import codes_in
+
+    if not scores.index.is_unique:
+        return scores.reindex(keys).to_numpy()
+    found = codes_in(scores.index, keys)
+    values = scores.to_numpy(dtype=float)
+    return np.where(found >= 0, values[np.maximum(found, 0)] if len(values) else np.nan, np.nan)
 
 
 # ---------------------------------------------------------------------- model files

@@ -21,6 +21,15 @@ def _codes(values, categories: pd.Index) -> np.ndarray:
     return categories.get_indexer(pd.Index(values, dtype=object)).astype(np.int64)
 
 
+def _column_codes(column: pd.Series, categories: pd.Index) -> np.ndarray:
+    """:func:`_codes` of a claims column; Arrow string columns (the loader's) by Arrow's hash lookup."""
+    if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow" and categories.is_unique:
+        from fraudkit.features._prep import codes_in
+
+        return codes_in(categories, column)
+    return _codes(column.astype(str).to_numpy(), categories)
+
+
 @dataclass(eq=False)
 class ClaimsNetwork:
     """Multipartite network of a claims batch: patients, doctors and providers.
@@ -110,8 +119,8 @@ class ClaimsNetwork:
         claim_day = None
         if "admit_date" in claims:
             claim_day = (pd.to_datetime(claims["admit_date"]).to_numpy().astype("datetime64[D]") - _EPOCH).astype(np.int64)
-        claim_patient = _codes(claims["patient_id"].astype(str).to_numpy(), patient_ids)
-        claim_provider = _codes(claims["provider_id"].astype(str).to_numpy(), provider_ids)
+        claim_patient = _column_codes(claims["patient_id"], patient_ids)
+        claim_provider = _column_codes(claims["provider_id"], provider_ids)
         if (claim_patient < 0).any() or (claim_provider < 0).any():
             raise ValueError("claims refer to patients or providers missing from the patients/providers tables")
         money = claims["fund_paid"].to_numpy(dtype=float) if "fund_paid" in claims else np.ones(len(claims))
