@@ -658,6 +658,7 @@ class FeatureBuilder(BaseEstimator):
         "los_z_mean": lambda c, b: (c["los_z"], b.care == INPATIENT),
         "drug_cost_z_mean": lambda c, b: (c["drug_cost_z"], None),
         "exam_line_lift_mean": lambda c, b: (np.log(np.maximum(c["exam_line_lift"], 1e-3)), None),
+        "core_missing_mean": lambda c, b: (c["core_missing_share"], b.care == INPATIENT),
     }
 
     def _significance(self, out: pd.DataFrame, b: _Base, claims: pd.DataFrame, supply: np.ndarray, klass: np.ndarray):

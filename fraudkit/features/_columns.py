@@ -155,6 +155,7 @@ PROVIDER_COLUMNS: dict[str, str] = {
     "los_z_sig": "Stouffer z of los_z_mean: the claims' values standardised within the provider's class (type × tier, else type) in the batch, summed / √claims",
     "drug_cost_z_sig": "Stouffer z of drug_cost_z_mean: the claims' values standardised within the provider's class (type × tier, else type) in the batch, summed / √claims",
     "exam_line_lift_sig": "Stouffer z of exam_line_lift_mean: the claims' values standardised within the provider's class (type × tier, else type) in the batch, summed / √claims",
+    "core_missing_sig": "Stouffer z of core_missing_mean: the claims' values standardised within the provider's class (type × tier, else type) in the batch, summed / √claims",
     "patient_supply_ratio_sig": "Stouffer z of patient_supply_ratio_mean: the claims' values standardised within the provider's class (type × tier, else type) in the batch, summed / √claims",
 }
 
@@ -189,6 +190,7 @@ PROVIDER_MODEL_FEATURES = [
     "expensive_drug_sig", "cost_outlier_sig", "cheap_for_group_sig", "long_stay_sig", "empty_stay_sig",
     "atypical_claim_sig", "drug_cost_z_sig", "exam_pattern_sig", "exam_line_lift_sig", "implausible_sig",
     "patient_supply_ratio_sig", "high_supply_sig", "high_supply_patients", "patient_providers_mean", "partner_lift",
+    "core_missing_sig",
 ]
 
 
@@ -309,7 +311,7 @@ _SENTENCES.update({f"{base.rsplit('_', 1)[0]}_sig": _significance_sentence(base)
     *(f"{r}_share" for r in ("peer_outlier", "readmit", "stay_overlap", "cohort", "dup_claim", "overpriced_claim",
                              "expensive_drug", "cost_outlier", "cheap_for_group", "long_stay", "empty_stay",
                              "atypical_claim", "exam_pattern", "implausible", "high_supply")),
-    *(f"{m}_mean" for m in ("cost_z", "los_z", "drug_cost_z", "exam_line_lift", "patient_supply_ratio")))})
+    *(f"{m}_mean" for m in ("cost_z", "los_z", "drug_cost_z", "exam_line_lift", "patient_supply_ratio", "core_missing")))})
 
 
 def describe(feature: str, row) -> str:
