@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf_futures
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
@@ -29,6 +30,9 @@ Format = Literal["parquet", "csv"]
 
 #: Claims per item-generation block; fixed so that output never depends on parts or format.
 BLOCK = 65_536
+
+#: From this many claims, ``generate_to`` with parts uses one worker process per core by default.
+PARALLEL_FROM = 500_000
 
 _CARE = ("outpatient", "chronic", "inpatient", "pharmacy")
 _PTYPE = ("hospital", "clinic", "pharmacy")
@@ -181,8 +185,16 @@ class _TableWriter:
             w.close()
 
 
-def _run(sc: Scenario, n_claims: int, seed: int, item_sink: Callable[[Callable[[], pa.Table], int], None],
-         progress: Progress | None) -> tuple[_Plan, dict[str, pa.Table]]:
+def _run(sc: Scenario, n_claims: int, seed: int, item_sink: Callable[[Callable[[], pa.Table], int], None] | None,
+         progress: Progress | None, part_files: list[Path] | None = None,
+         workers: int = 1) -> tuple[_Plan, dict[str, pa.Table]]:
+    """Plan the claims, generate their item lines block by block, settle the money.
+
+    Item lines go to ``item_sink(make_table, block)`` in block order, or, with ``part_files``
+    (one path per Parquet part of ``items/``), each part is generated and written by one of
+    ``workers`` processes. Every block draws from its own seed, so the files are the same
+    bytes whatever the number of workers.
+    """
     plan = _Plan(sc, n_claims, seed)
     cf, world = plan.claims, plan.world
     n = cf.n
@@ -193,20 +205,27 @@ def _run(sc: Scenario, n_claims: int, seed: int, item_sink: Callable[[Callable[[
     swap_hit = np.zeros(n, bool)
     oc_hit = np.zeros(n, bool)
     n_items = 0
-    for b in range(plan.n_blocks):
-        lo, hi = b * BLOCK, min(n, (b + 1) * BLOCK)
-        part = cf.take(np.arange(lo, hi))
-        chunk = generate_items(part, plan.ctx, _rng(seed, 5, b))
-        total[lo:hi] = chunk.total
-        eligible[lo:hi] = chunk.eligible
+    done = 0
+
+    def keep(lo: int, hi: int, stats: tuple) -> None:
+        nonlocal n_items, done
+        total[lo:hi], eligible[lo:hi] = stats[0], stats[1]
         # labels stay honest: a claim flagged for swapping or over-charging counts only if a line was changed
-        swap_hit[lo:hi] = chunk.swapped
-        oc_hit[lo:hi] = chunk.overcharged
-        n_items += len(chunk.claim)
-        # the sink builds the Arrow table (in the writer thread when writing files)
-        item_sink(lambda lo=lo, chunk=chunk: _items_table(plan, lo, chunk), b)
+        swap_hit[lo:hi], oc_hit[lo:hi] = stats[2], stats[3]
+        n_items += stats[4]
+        done += hi - lo
         if progress:
-            progress("items", hi, n)
+            progress("items", done, n)
+
+    if part_files is not None:
+        for lo, hi, stats in _parts_in_parallel(plan, part_files, workers):
+            keep(lo, hi, stats)
+    else:
+        for b in range(plan.n_blocks):
+            lo, hi, chunk = _block(plan, b)
+            keep(lo, hi, _block_stats(chunk))
+            # the sink builds the Arrow table (in the writer thread when writing files)
+            item_sink(lambda lo=lo, chunk=chunk: _items_table(plan, lo, chunk), b)
     cf.fraud[((cf.flags & F_SWAP) > 0) & ~swap_hit] &= ~BIT["drug_swapping"]
     cf.fraud[((cf.flags & F_OVERCHARGE) > 0) & ~oc_hit] &= ~BIT["over_charging"]
     seq = np.arange(n)
@@ -214,6 +233,60 @@ def _run(sc: Scenario, n_claims: int, seed: int, item_sink: Callable[[Callable[[
     tables = _tables(plan, total, eligible, fund, _rng(seed, 6))
     tables["_n_items"] = n_items
     return plan, tables
+
+
+def _block(plan: _Plan, b: int):
+    """Item lines of block ``b`` (claims ``[b·BLOCK, (b+1)·BLOCK)``), drawn from the block's own seed."""
+    lo, hi = b * BLOCK, min(plan.claims.n, (b + 1) * BLOCK)
+    return lo, hi, generate_items(plan.claims.take(np.arange(lo, hi)), plan.ctx, _rng(plan.seed, 5, b))
+
+
+def _block_stats(chunk) -> tuple:
+    return chunk.total, chunk.eligible, chunk.swapped, chunk.overcharged, len(chunk.claim)
+
+
+def _part_blocks(part: int, parts: int, n_blocks: int) -> list[int]:
+    """The blocks written to part ``part`` (as :meth:`_TableWriter.write` assigns them)."""
+    return [b for b in range(n_blocks) if (b * parts) // max(n_blocks, 1) == part]
+
+
+#: The plan a forked worker process generates from (set in the parent just before forking).
+_FORK_PLAN: _Plan | None = None
+
+
+def _write_part(path: Path, part: int, parts: int) -> list[tuple]:
+    """Worker task: generate the blocks of one part of ``items/`` and write them; returns each block's sums."""
+    plan = _FORK_PLAN
+    out = []
+    with pq.ParquetWriter(path, arrow_schema(TABLES["items"]), compression="zstd") as writer:
+        for b in _part_blocks(part, parts, plan.n_blocks):
+            lo, hi, chunk = _block(plan, b)
+            writer.write_table(_items_table(plan, lo, chunk))
+            out.append((lo, hi, _block_stats(chunk)))
+    return out
+
+
+def _parts_in_parallel(plan: _Plan, part_files: list[Path], workers: int):
+    """Yield ``(lo, hi, stats)`` of every block, in block order, while worker processes write the parts.
+
+    The workers are forked from this process, so they share the plan without copying it.
+    """
+    global _FORK_PLAN
+    import multiprocessing as mp
+
+    parts = len(part_files)
+    _FORK_PLAN = plan
+    try:
+        if workers <= 1 or parts <= 1 or "fork" not in mp.get_all_start_methods():
+            for p, path in enumerate(part_files):
+                yield from _write_part(path, p, parts)
+            return
+        with cf_futures.ProcessPoolExecutor(max_workers=min(workers, parts), mp_context=mp.get_context("fork")) as pool:
+            futures = [pool.submit(_write_part, path, p, parts) for p, path in enumerate(part_files)]
+            for f in futures:
+                yield from f.result()
+    finally:
+        _FORK_PLAN = None
 
 
 def _provider_labels(plan: _Plan) -> tuple[np.ndarray, np.ndarray]:
@@ -368,12 +441,15 @@ def generate(scenario: Scenario, n_claims: int | None = None, seed: int = 0, *, 
 
 
 def generate_to(scenario: Scenario, out: str | Path, n_claims: int | None = None, seed: int = 0,
-                fmt: Format = "parquet", parts: int | None = None, *, progress: Progress | None = None) -> Summary:
+                fmt: Format = "parquet", parts: int | None = None, *, progress: Progress | None = None,
+                workers: int | None = None) -> Summary:
     """Generate a labelled batch and write it to folder ``out`` atomically (with ``labels/``).
 
     ``parts`` writes ``claims/`` and ``items/`` as folders of that many Parquet parts.
     Items are written block by block while the next block is generated, so memory
-    stays bounded for large batches.
+    stays bounded for large batches. With parts, ``workers`` processes generate and write
+    the parts of ``items/`` side by side (default: one per core, for batches of at least
+    :data:`PARALLEL_FROM` claims); the files are the same bytes whatever the number of workers.
     """
     n_claims = scenario.claims if n_claims is None else n_claims
     _check_args(n_claims, seed)
@@ -384,36 +460,56 @@ def generate_to(scenario: Scenario, out: str | Path, n_claims: int | None = None
             raise ScenarioError("parts are written as Parquet files: use --format parquet with --parts.")
         if parts < 1:
             raise ScenarioError(f"parts must be at least 1, got {parts}.")
+    if workers is None:
+        workers = (os.cpu_count() or 1) if n_claims >= PARALLEL_FROM else 1
+    if workers < 1:
+        raise ScenarioError(f"workers must be at least 1, got {workers}.")
     with atomic_dir(out) as tmp:
         n_blocks = (int(n_claims) + BLOCK - 1) // BLOCK
-        items_w = _TableWriter(tmp, "items", fmt, parts, n_blocks)
-        with cf_futures.ThreadPoolExecutor(max_workers=1) as pool:
-            pending: list[cf_futures.Future] = []
-
-            def sink(make: Callable[[], pa.Table], block: int) -> None:
-                while pending:  # at most one block waits to be written
-                    pending.pop().result()
-                pending.append(pool.submit(lambda: items_w.write(make(), block)))
-
-            plan, tables = _run(scenario, int(n_claims), int(seed), sink, progress)
-            for f in pending:
-                f.result()
-        items_w.close()
-        # claims and labels/claims block by block, so that no whole-table copy is held
-        claims_w = _TableWriter(tmp, "claims", fmt, parts, n_blocks)
-        labels_w = _TableWriter(tmp, "labels/claims", fmt, None, n_blocks, schema=arrow_schema(LABEL_TABLES["claims"]))
-        for b in range(n_blocks):
-            lo, hi = b * BLOCK, min(plan.n, (b + 1) * BLOCK)
-            claims, claim_labels = _claims_slice(plan, tables, lo, hi)
-            claims_w.write(claims, b)
-            labels_w.write(claim_labels, b)
-        claims_w.close()
-        labels_w.close()
-        for name in ("patients", "providers"):
-            _write_whole(tables[name], tmp / name, fmt)
-        for name, table in tables["labels"].items():
-            _write_whole(table, tmp / "labels" / name, fmt)
+        if parts is not None and workers > 1 and parts > 1:
+            (tmp / "items").mkdir(parents=True)
+            files = [tmp / "items" / f"part-{p:05d}.parquet" for p in range(parts)]
+            plan, tables = _run(scenario, int(n_claims), int(seed), None, progress, part_files=files, workers=workers)
+        else:
+            plan, tables = _write_items_in_order(scenario, int(n_claims), int(seed), tmp, fmt, parts, n_blocks, progress)
+        _write_rest(plan, tables, tmp, fmt, parts, n_blocks)
     return _summary(plan, tables)
+
+
+def _write_items_in_order(scenario, n_claims, seed, tmp, fmt, parts, n_blocks, progress):
+    """Generate in this process, writing each block of item lines in a writer thread while the next is generated."""
+    items_w = _TableWriter(tmp, "items", fmt, parts, n_blocks)
+    with cf_futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pending: list[cf_futures.Future] = []
+
+        def sink(make: Callable[[], pa.Table], block: int) -> None:
+            while pending:  # at most one block waits to be written
+                pending.pop().result()
+            pending.append(pool.submit(lambda: items_w.write(make(), block)))
+
+        plan, tables = _run(scenario, n_claims, seed, sink, progress)
+        for f in pending:
+            f.result()
+    items_w.close()
+    return plan, tables
+
+
+def _write_rest(plan, tables, tmp, fmt, parts, n_blocks) -> None:
+    """Claims, patients, providers and labels, once every claim's money is known."""
+    # claims and labels/claims block by block, so that no whole-table copy is held
+    claims_w = _TableWriter(tmp, "claims", fmt, parts, n_blocks)
+    labels_w = _TableWriter(tmp, "labels/claims", fmt, None, n_blocks, schema=arrow_schema(LABEL_TABLES["claims"]))
+    for b in range(n_blocks):
+        lo, hi = b * BLOCK, min(plan.n, (b + 1) * BLOCK)
+        claims, claim_labels = _claims_slice(plan, tables, lo, hi)
+        claims_w.write(claims, b)
+        labels_w.write(claim_labels, b)
+    claims_w.close()
+    labels_w.close()
+    for name in ("patients", "providers"):
+        _write_whole(tables[name], tmp / name, fmt)
+    for name, table in tables["labels"].items():
+        _write_whole(table, tmp / "labels" / name, fmt)
 
 
 def _write_whole(table: pa.Table, path: Path, fmt: Format) -> None:
