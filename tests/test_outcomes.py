@@ -76,19 +76,22 @@ def test_missing_column_is_refused(tiny_batch, tmp_path):
         load_outcomes(path, batch)
 
 
-def test_cli_refuses_unknown_provider_with_exit_2_and_one_paragraph(tiny_batch_dir, tiny_batch, tiny_model, tmp_path,
-                                                                      monkeypatch, capsys):
+@pytest.mark.parametrize("command", ["score", "train"])
+def test_cli_refuses_unknown_provider_with_exit_2_and_one_paragraph(command, tiny_batch_dir, tiny_batch, tiny_model,
+                                                                      tmp_path, monkeypatch, capsys):
     from fraudkit.cli import main
     from fraudkit.pipeline import save_model
 
     batch, _ = tiny_batch
     save_model(tiny_model, tmp_path / "model")
     path = _write([{"provider_id": _ids(batch)[0], "inspected_on": "2024-04-02", "outcome": "confirmed"},
-                   {"provider_id": "H99999X", "inspected_on": "2024-04-02", "outcome": "cleared"}], tmp_path / "o.csv")
-    out = tmp_path / "scored"
+                   {"provider_id": "H99999X", "inspected_on": "2024-04-02", "outcome": "cleared"},
+                   {"provider_id": "C77777Z", "inspected_on": "2024-04-02", "outcome": "confirmed"}], tmp_path / "o.csv")
+    out = tmp_path / "out"
     monkeypatch.setenv("COLUMNS", "400")
-    monkeypatch.setattr(sys, "argv", ["fraudkit", "score", str(tiny_batch_dir), "--model", str(tmp_path / "model"),
-                                      "--outcomes", str(path), "--out", str(out), "--quiet", "--no-report"])
+    args = {"score": ["--model", str(tmp_path / "model"), "--no-report"], "train": ["--no-track"]}[command]
+    monkeypatch.setattr(sys, "argv", ["fraudkit", command, str(tiny_batch_dir), *args,
+                                      "--outcomes", str(path), "--out", str(out), "--quiet"])
     with pytest.raises(SystemExit) as exit_:
         main()
     _, err = capsys.readouterr()
@@ -96,8 +99,41 @@ def test_cli_refuses_unknown_provider_with_exit_2_and_one_paragraph(tiny_batch_d
     assert "Traceback" not in err
     message = err.strip()
     assert message.count("\n") == 0, message
-    assert "H99999X" in message and "provider_id" in message and "line 3" in message and str(path) in message
-    assert not out.exists()
+    assert str(path) in message and "provider_id" in message and "not in the batch" in message
+    assert "H99999X" in message and "C77777Z" in message and "line 3" in message and "line 4" in message
+    assert not out.exists()  # nothing scored, no model saved
+
+
+def test_train_with_outcomes_keeps_them_in_the_model(tiny_batch_dir, tiny_batch, tmp_path, monkeypatch, capsys):
+    """`fraudkit train --outcomes`: the saved model carries the verdicts and `score` uses them without --outcomes."""
+    import json
+
+    from fraudkit.cli import main
+    from fraudkit.pipeline import load_model
+
+    batch, labels = tiny_batch
+    ids = batch.providers["provider_id"].astype(str).tolist()
+    inspected = ids[:6] + ids[-6:]
+    outcomes = outcomes_from_labels(inspected, labels, batch)
+    assert outcomes.confirmed and outcomes.cleared
+    path = tmp_path / "outcomes.csv"
+    outcomes.rows.assign(inspected_on=outcomes.rows["inspected_on"].dt.strftime("%Y-%m-%d")).to_csv(path, index=False)
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.setattr(sys, "argv", ["fraudkit", "train", str(tiny_batch_dir), "--no-track", "--out", str(tmp_path / "m"),
+                                      "--outcomes", str(path), "--quiet"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 0
+    printed = capsys.readouterr().out
+    assert "12 inspection outcomes" in printed and "left out of the provider metrics" in printed
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["training"]["outcomes"]["confirmed"] == outcomes.confirmed
+    assert manifest["training"]["outcomes"]["cleared"] == outcomes.cleared
+    model = load_model(tmp_path / "m")
+    ranked = model.score(batch, inspections=5).providers  # no outcomes given: the model's own
+    assert sorted(ranked.loc[ranked["inspected"], "provider_id"]) == sorted(inspected)
+    assert ranked["inspected"].tail(len(inspected)).all()
+    assert "score_reranker" in ranked.columns and "score_propagation" in ranked.columns
 
 
 def test_without_outcomes_the_providers_table_is_byte_identical(tiny_batch, tiny_model, tmp_path):
@@ -114,7 +150,8 @@ def test_without_outcomes_the_providers_table_is_byte_identical(tiny_batch, tiny
 
 def test_outcomes_mark_inspected_and_send_no_team_back(tiny_batch, tiny_model):
     batch, labels = tiny_batch
-    first = tiny_model.score(batch, inspections=10).providers["provider_id"].head(10).tolist()
+    order = tiny_model.score(batch, inspections=10).providers["provider_id"]
+    first = order.head(7).tolist() + order.tail(3).tolist()  # the top and the least suspicious
     outcomes = outcomes_from_labels(first, labels, batch)
     assert set(outcomes.confirmed) and set(outcomes.cleared)  # both kinds, so the re-ranker is trained
     ranked = tiny_model.score(batch, inspections=10, outcomes=outcomes).providers

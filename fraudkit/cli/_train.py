@@ -54,16 +54,24 @@ def train(
     track: bool = typer.Option(True, "--track/--no-track", help="Log to MLflow (--no-track needs --out)."),
     run_name: str = typer.Option(None, "--run-name", help="Name of the MLflow run."),
     scenario: Path = typer.Option(None, "--scenario", help="Scenario YAML BATCH was generated from (logged; default: one recorded in BATCH)."),
+    outcomes: Path = typer.Option(None, "--outcomes", help="CSV/Parquet of past inspection outcomes of BATCH's providers "
+                                  "(provider_id, inspected_on, outcome confirmed|cleared; optional patient_id, claim_id), kept with the model."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
-    """Fit the pipeline on BATCH, measure it on held-out data and log the run (params, metrics, figures, model) to MLflow."""
+    """Fit the pipeline on BATCH, measure it on held-out data and log the run (params, metrics, figures, model) to MLflow.
+
+    With --outcomes the model keeps the inspection verdicts: `score` with it (with or without
+    its own --outcomes) ranks the inspected providers last, seeds propagation with the
+    confirmed ones and retrains the outcome re-ranker on the scored batch.
+    """
     from fraudkit.tracking import resolve_tracking_uri, train as run_train
 
     from ._score import stages
 
     with _mlflow_errors(), stages(not quiet) as step:
         result = run_train(batch, config, experiment=experiment, register=register, out=out, holdout=holdout,
-                           eval_batch=eval_batch, k=k, track=track, run_name=run_name, scenario=scenario, progress=step)
+                           eval_batch=eval_batch, k=k, track=track, run_name=run_name, scenario=scenario,
+                           outcomes=outcomes, progress=step)
     console.print(f"Held out: {result.evaluation}.")
     if result.metrics:
         table = Table(title=f"Held-out metrics (k = {k})")

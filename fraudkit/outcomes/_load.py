@@ -136,7 +136,7 @@ def _refuse(path: Path, column: str | None, rule: str, where: list[str] | None =
     if where:
         more = f" and {count - len(where):,} more" if count > len(where) else ""
         text += f", in {count:,} row{'s' if count != 1 else ''}: {', '.join(where)}{more}"
-    return OutcomesError(text + ". Nothing was scored.")
+    return OutcomesError(text + ". Nothing was scored or trained.")
 
 
 def _read(path: Path) -> tuple[pd.DataFrame, np.ndarray, str]:

@@ -99,13 +99,23 @@ def scenario_name(path: Path | None) -> str | None:
 
 
 def evaluate_model(model, batch: Batch, labels: Labels, k: int = DEFAULT_K):
-    """Score ``batch`` alone and compare with ``labels``: ``(metrics, ScoreResult)``."""
+    """Score ``batch`` alone and compare with ``labels``: ``(metrics, ScoreResult)``.
+
+    A model that carries inspection outcomes (``fit(outcomes=)``) ranks the providers already
+    inspected last; they are left out of the provider metrics, which then measure how well it
+    finds the fraud *not yet found* (precision@k of the next ``k`` inspections).
+    """
     from fraudkit.evaluate import evaluate
 
     result = model.score(batch, inspections=k)
     claim_scores = pd.Series(result.claims["suspicion"].to_numpy(dtype=float), index=result.claims["claim_id"].astype(str).to_numpy())
-    provider_scores = pd.Series(result.providers["suspicion"].to_numpy(dtype=float),
-                                index=result.providers["provider_id"].astype(str).to_numpy())
+    providers = result.providers
+    if "inspected" in providers.columns:
+        providers = providers[~providers["inspected"].to_numpy(dtype=bool)]
+        keep = set(providers["provider_id"].astype(str))
+        labels = Labels(claims=labels.claims, patients=labels.patients,
+                        providers=labels.providers[labels.providers["provider_id"].astype(str).isin(keep)].reset_index(drop=True))
+    provider_scores = pd.Series(providers["suspicion"].to_numpy(dtype=float), index=providers["provider_id"].astype(str).to_numpy())
     metrics = evaluate(labels, batch.claims, claim_scores, provider_scores, k=k)
     return metrics, result
 
@@ -193,6 +203,7 @@ def train(
     k: int = DEFAULT_K,
     run_name: str | None = None,
     scenario: str | Path | None = None,
+    outcomes: str | Path | None = None,
     progress: Progress | None = None,
 ) -> TrainResult:
     """Fit the whole pipeline on a batch folder, measure it on held-out data and log the run.
@@ -231,6 +242,14 @@ def train(
     scenario : path, optional
         Scenario YAML the batch was generated from, logged with the run; default: a
         ``scenario.yaml`` (or ``.yml``/``.json``) recorded in the batch folder, if any.
+    outcomes : path, optional
+        Outcomes file of past inspections of ``batch``'s providers (CSV or Parquet, see
+        :func:`fraudkit.outcomes.load_outcomes`), checked against ``batch``: an id that is not in
+        it is refused (:class:`~fraudkit.outcomes.OutcomesError`). The model keeps the verdicts
+        (``FraudModel.fit(outcomes=)``): scoring a batch with it, even without ``--outcomes``,
+        moves the inspected providers it holds to the end, seeds propagation with the confirmed
+        ones and retrains the re-ranker on that batch. Held-out provider metrics leave the
+        inspected providers out (see :func:`evaluate_model`).
 
     Returns
     -------
@@ -267,6 +286,14 @@ def train(
         scenario = find_scenario(batch_dir)
     params = {"data.source": str(batch_dir), "data.claims": len(loaded.claims), "data.providers": len(loaded.providers),
               "data.patients": len(loaded.patients), "data.fingerprint": fingerprint, "eval.k": k}
+    known = None
+    if outcomes is not None:
+        from fraudkit.outcomes import load_outcomes
+
+        step(f"checking outcomes {outcomes}")
+        known = load_outcomes(outcomes, loaded)
+        params.update({"outcomes.file": str(outcomes), "outcomes.confirmed": len(known.confirmed),
+                       "outcomes.cleared": len(known.cleared), "outcomes.patients": len(known.seeds()["patients"])})
 
     eval_on: Batch | None = None
     eval_labels: Labels | None = None
@@ -295,7 +322,10 @@ def train(
                       else "--holdout 0: fitted on all of the batch, nothing measured")
         params.update({"split": "none"})
 
-    model = FraudModel(config).fit(fit_on, progress=step)
+    model = FraudModel(config).fit(fit_on, progress=step, outcomes=known)
+    if known is not None:
+        evaluation += f"; with {len(known)} inspection outcomes ({len(known.confirmed)} confirmed, " \
+                      f"{len(known.cleared)} cleared), inspected providers left out of the provider metrics"
     metrics: dict = {}
     if eval_on is not None:
         step("measuring on held-out data")
@@ -308,7 +338,9 @@ def train(
     importance = feature_importance(model, scored_batch, result, k)
 
     metadata = {"training": {"data_fingerprint": fingerprint, "scenario": scenario_name(scenario),
-                             "evaluation": evaluation, "k": k},
+                             "evaluation": evaluation, "k": k,
+                             **({"outcomes": {"file": str(outcomes), "confirmed": known.confirmed, "cleared": known.cleared}}
+                                if known is not None else {})},
                 "metrics": _rounded(metrics)}
     outcome = TrainResult(model=model, metrics=metrics, evaluation=evaluation, fingerprint=fingerprint,
                           importance=importance)
