@@ -16,8 +16,14 @@ from fraudkit.io import Batch
 
 
 def build_world(seed: int = 0, regions: int = 4, patients_per_region: int = 500, rings: int = 2,
-                ring_patients: int = 40, camouflage: float = 1.0):
-    """Return (Batch, set of ring provider ids, set of ring patient ids)."""
+                ring_patients: int = 40, camouflage: float = 1.0, prompt_share: float = 0.0,
+                ring_prompt: bool = False):
+    """Return (Batch, set of ring provider ids, set of ring patient ids).
+
+    ``prompt_share``: share of ordinary pharmacy purchases made 0-2 days after the
+    patient's previous visit (prescriptions filled honestly, next door); ``ring_prompt``:
+    ring members buy on the day of each ring visit (else on random days).
+    """
     rng = np.random.default_rng(seed)
     providers, doctors_of = [], {}
     for r in range(regions):
@@ -39,18 +45,21 @@ def build_world(seed: int = 0, regions: int = 4, patients_per_region: int = 500,
         for i in range(patients_per_region):
             pat = f"P{r}{i:04d}"
             patients.append((pat, int(rng.integers(1940, 2015)), "MF"[i % 2], "RBMI", False, f"33{r:02d}"))
-            last_doc = None
+            last_doc, last_day = None, None
             for _ in range(int(rng.poisson(4)) + 1):
                 rr = r if rng.random() > 0.05 else int(rng.integers(regions))
                 kind = rng.choice(["hospital", "clinic", "pharmacy"], p=[0.3, 0.3, 0.4])
                 ids, w = by[(rr, kind)], pop[(rr, kind)]
                 prov = ids[rng.choice(len(ids), p=w / w.sum())]
+                day = int(rng.integers(0, 180))
                 if kind == "pharmacy":
                     doc = last_doc if rng.random() < 0.5 else None
+                    if last_day is not None and rng.random() < prompt_share:
+                        day = min(last_day + int(rng.integers(0, 3)), 179)
                 else:
                     doc = doctors_of[prov][rng.integers(len(doctors_of[prov]))]
-                    last_doc = doc
-                claim(pat, prov, doc, int(rng.integers(0, 180)), float(rng.gamma(2, 150)))
+                    last_doc, last_day = doc, day
+                claim(pat, prov, doc, day, float(rng.gamma(2, 150)))
     ring_providers, ring_patients_all = set(), set()
     for k in range(rings):
         r = k % regions
@@ -64,10 +73,11 @@ def build_world(seed: int = 0, regions: int = 4, patients_per_region: int = 500,
             ring_patients_all.add(pat)
             for _ in range(int(rng.integers(3, 7))):
                 doc = docs[rng.integers(len(docs))]
-                claim(pat, clinic, doc, int(rng.integers(0, 180)), float(rng.gamma(3, 200)))
+                day = int(rng.integers(0, 180))
+                claim(pat, clinic, doc, day, float(rng.gamma(3, 200)))
                 for ph in pharmacies:
                     if rng.random() < 0.8:
-                        claim(pat, ph, doc, int(rng.integers(0, 180)), float(rng.gamma(3, 150)))
+                        claim(pat, ph, doc, day if ring_prompt else int(rng.integers(0, 180)), float(rng.gamma(3, 150)))
             # camouflage: recruited patients also visit popular providers elsewhere
             for _ in range(int(rng.poisson(2 * camouflage))):
                 kind = rng.choice(["hospital", "pharmacy"])

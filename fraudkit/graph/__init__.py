@@ -4,11 +4,14 @@
   scipy.sparse matrices; ``ClaimsNetwork.from_batch(batch)``.
 - :func:`ego_network` — a provider's neighbourhood as a networkx Graph, ready to draw.
 - :func:`shared_patients` — institution/doctor–pharmacy pairs, shared patients and lift over chance.
+- :func:`prompt_fills` — how many of a pair's shared patients' pharmacy purchases follow their
+  visits within a few days, against chance and the batch's usual promptness.
 - Detectors (``entity = "provider"``, X = a ClaimsNetwork or a Batch), each with
   ``entity_scores(network)`` and ``evidence_``:
   :class:`DenseBlockDetector` (FRAUDAR peeling with camouflage-resistant weights, several
   blocks per run), :class:`RingDetector` (institution/doctor–pharmacy pairs sharing far more
-  patients, and regular patients, than chance; rings as groups of such pairs),
+  patients, and regular patients, than chance, whose purchases follow the visits promptly;
+  rings as groups of such pairs),
   :class:`PropagationDetector` (personalised PageRank from providers/patients confirmed in
   past inspections; skipped without seeds), :class:`EgonetDetector` (OddBall power laws
   over peers of the same provider_type).
@@ -31,9 +34,11 @@ from ._peeling import camouflage_weights, peel, peel_blocks, peel_reference
 from ._projection import SHARED_COLUMNS, chance_surprise, shared_patients
 from ._propagation import PropagationDetector, personalized_pagerank
 from ._ring import RingDetector
+from ._timing import PROMPT_COLUMNS, prompt_fills
 
 __all__ = [
     "ClaimsNetwork", "DenseBlockDetector", "EgonetDetector", "PropagationDetector", "RingDetector",
-    "SHARED_COLUMNS", "camouflage_weights", "ego_network", "egonet_features", "peel", "peel_blocks",
-    "peel_reference", "personalized_pagerank", "chance_surprise", "provider_graph", "shared_patients",
+    "PROMPT_COLUMNS", "SHARED_COLUMNS", "camouflage_weights", "ego_network", "egonet_features", "peel", "peel_blocks",
+    "peel_reference", "personalized_pagerank", "chance_surprise", "prompt_fills", "provider_graph",
+    "shared_patients",
 ]
