@@ -101,15 +101,16 @@ def _default_features(entity: str) -> list[str]:
     return {"claim": CLAIM_MODEL_FEATURES, "patient": PATIENT_MODEL_FEATURES, "provider": PROVIDER_MODEL_FEATURES}[entity]
 
 
-def _robust(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Median and robust scale per column (1.4826·MAD, else 1.2533·mean absolute deviation, else 1)."""
+def _robust(values: np.ndarray, floor: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Median and robust scale per column (1.4826·MAD, else 1.2533·mean absolute deviation, else 1),
+    at least ``floor``."""
     if len(values) == 0:
-        return np.zeros(values.shape[1]), np.ones(values.shape[1])
+        return np.zeros(values.shape[1]), np.maximum(np.ones(values.shape[1]), floor)
     center = np.nan_to_num(np.nanmedian(values, axis=0))
     dev = np.abs(values - center)
     mad, mean_dev = 1.4826 * np.nanmedian(dev, axis=0), 1.2533 * np.nanmean(dev, axis=0)
     scale = np.where(mad > 1e-9, mad, np.where(mean_dev > 1e-9, mean_dev, 1.0))
-    return center, np.nan_to_num(scale, nan=1.0)
+    return center, np.maximum(np.nan_to_num(scale, nan=1.0), floor)
 
 
 class IsolationForestDetector(BaseDetector):
@@ -117,7 +118,8 @@ class IsolationForestDetector(BaseDetector):
 
     Before the forest, each feature is robustly scaled with fit-time statistics,
     ``z = (x − median) / scale`` (scale = 1.4826·MAD, or the mean absolute deviation
-    where the MAD is 0), clipped to its suspicious tail when the feature has a
+    where the MAD is 0; at least 1 for columns that are already calibrated z-scores,
+    ``fraudkit.features.Z_UNITS``), clipped to its suspicious tail when the feature has a
     direction (``fraudkit.features.DIRECTIONS``: a cheap claim is no evidence of
     fraud). The harmless tail collapses to 0, so the forest's random splits fall in
     the suspicious tail only (measured: +0.05–0.1 PR-AUC over two-sided features).
@@ -202,12 +204,14 @@ class IsolationForestDetector(BaseDetector):
                 cols = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
         if not cols:
             raise ValueError("no numeric feature columns to model")
-        from fraudkit.features import DIRECTIONS
+        from fraudkit.features import DIRECTIONS, Z_UNITS
 
         self.features_ = cols
         self.n_features_in_ = len(cols)
         values = self._matrix(X)
-        self.center_, self.scale_ = _robust(values)
+        # a column already in z units keeps at least its own unit (see fraudkit.features.Z_UNITS)
+        floor = np.array([1.0 if c in Z_UNITS else 0.0 for c in cols])
+        self.center_, self.scale_ = _robust(values, floor)
         self.peer_column_ = ("peer_group" if "peer_group" in X.columns else None) if self.peer_column == "auto" else self.peer_column
         self.peer_stats_ = {}
         if self.peer_column_ is not None:
@@ -215,7 +219,7 @@ class IsolationForestDetector(BaseDetector):
             for g in np.unique(groups):
                 rows = groups == g
                 if rows.sum() >= 10:
-                    self.peer_stats_[g] = _robust(values[rows])
+                    self.peer_stats_[g] = _robust(values[rows], floor)
         self.direction_ = np.array([DIRECTIONS.get(c, 0) if self.one_sided else 0 for c in cols])
         self.forest_ = IsolationForest(n_estimators=self.n_estimators, max_samples=self._max_samples(len(values)),
                                        max_features=self.max_features, random_state=self.random_state, n_jobs=self.n_jobs)

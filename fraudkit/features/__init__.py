@@ -4,7 +4,8 @@
 reference prices; ``.transform(batch)`` returns :class:`Features` with three
 DataFrames whose columns are documented in :data:`CLAIM_COLUMNS`,
 :data:`PATIENT_COLUMNS` and :data:`PROVIDER_COLUMNS` (name -> meaning).
-:data:`DIRECTIONS` says which tail of each column is suspicious and
+:data:`DIRECTIONS` says which tail of each column is suspicious, :data:`Z_UNITS` which columns
+are already calibrated z-scores, and
 :func:`describe` turns a feature value into a sentence for an inspector.
 
 Examples
@@ -18,8 +19,8 @@ True
 
 from ._builder import FeatureBuilder, Features
 from ._columns import (CLAIM_COLUMNS, CLAIM_MODEL_FEATURES, DIRECTIONS, PATIENT_COLUMNS, PATIENT_MODEL_FEATURES,
-                       PROVIDER_COLUMNS, PROVIDER_MODEL_FEATURES, describe)
+                       PROVIDER_COLUMNS, PROVIDER_MODEL_FEATURES, Z_UNITS, describe)
 from ._toy import make_toy_batch
 
 __all__ = ["CLAIM_COLUMNS", "CLAIM_MODEL_FEATURES", "DIRECTIONS", "FeatureBuilder", "Features", "PATIENT_COLUMNS", "PATIENT_MODEL_FEATURES",
-           "PROVIDER_COLUMNS", "PROVIDER_MODEL_FEATURES", "describe", "make_toy_batch"]
+           "PROVIDER_COLUMNS", "PROVIDER_MODEL_FEATURES", "Z_UNITS", "describe", "make_toy_batch"]
