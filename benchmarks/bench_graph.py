@@ -18,6 +18,14 @@ top k providers of each graph detector (k = number of ring providers), and of th
 Fisher combination of the ring and dense-block scores:
 
     .venv/bin/python benchmarks/bench_graph.py --recovery data/default data/hard
+
+"Graph score" is each detector's provider score on its own; ``RingDetector`` is the
+number issue #4 asks about (``sharing only`` is the same detector with ``window=None``,
+no timing test). Ring providers are those whose provider label names collusion_ring
+(``labelled``, the issue's measure). With label noise (hard.yaml: 2 %) a planted ring
+clinic can lose its label, and counts against the detector when found; ``planted``
+repeats the measure with ring providers taken from the claim labels instead (at least 3
+claims labelled collusion_ring), which noise does not move.
 """
 
 from __future__ import annotations
@@ -94,33 +102,42 @@ def recovery(paths, scheme: str = "collusion_ring") -> int:
         batch, labels = load_batch(path), load_labels(path)
         kinds = labels.providers.set_index("provider_id")["fraud_type"].fillna("").astype(str)
         ring = set(kinds[kinds.str.contains(scheme)].index)
+        claim_kinds = labels.claims.set_index("claim_id")["fraud_type"].fillna("").astype(str)
+        ring_claims = batch.claims["claim_id"].map(claim_kinds).fillna("").str.contains(scheme).to_numpy()
+        counts = batch.claims.loc[ring_claims, "provider_id"].value_counts()
+        planted = set(counts[counts >= 3].index.astype(str))
         t = time.perf_counter()
         net = ClaimsNetwork.from_batch(batch)
         print(f"{path}: {len(batch.claims):,} claims, {net.n_providers:,} providers, {len(ring)} {scheme} providers "
-              f"(network built in {time.perf_counter() - t:.1f} s)")
+              f"labelled, {len(planted)} planted (network built in {time.perf_counter() - t:.1f} s)")
         if not ring:
             continue
+
+        def both(s) -> str:
+            return f"recall@k {recall_at_k(s, ring):5.0%}  (planted: {recall_at_k(s, planted):4.0%})"
+
         provider_scores = {}
         # propagation is seeded with the ring's institutions (as if caught by past inspections)
         # and scored on finding the ring's pharmacies
         kind = net.provider_kind()
         seeds = sorted(p for p in ring if kind[p] != "pharmacy")
-        for det in (DenseBlockDetector(), RingDetector(), EgonetDetector(), PropagationDetector(seeds=seeds)):
+        for det in (DenseBlockDetector(), RingDetector(), RingDetector(window=None), EgonetDetector(),
+                    PropagationDetector(seeds=seeds)):
             t = time.perf_counter()
             s = det.fit(net).scores(net)
-            name = type(det).__name__
+            name = type(det).__name__ + (" (sharing only)" if getattr(det, "window", 0) is None else "")
             if name == "PropagationDetector":
                 rest = ring - set(seeds)
                 r = recall_at_k(s.drop(seeds), rest)
-                print(f"  {name:22s} recall@k {r:5.0%}  (seeded with {len(seeds)} institutions, k = {len(rest)} "
+                print(f"  {name:30s} recall@k {r:5.0%}  (seeded with {len(seeds)} institutions, k = {len(rest)} "
                       "pharmacies)  "
                       f"{time.perf_counter() - t:6.1f} s")
                 continue
             provider_scores[name] = s
-            print(f"  {name:22s} recall@k {recall_at_k(s, ring):5.0%}  {time.perf_counter() - t:6.1f} s")
-        both = pd.DataFrame({k: provider_scores[k] for k in ("RingDetector", "DenseBlockDetector")})
-        combined = combine_scores(both, groups=kind)["evidence"]
-        print(f"  {'Ring + DenseBlock':22s} recall@k {recall_at_k(combined, ring):5.0%}  (Fisher, fraudkit.prioritise)")
+            print(f"  {name:30s} {both(s)}  {time.perf_counter() - t:6.1f} s")
+        pair = pd.DataFrame({k: provider_scores[k] for k in ("RingDetector", "DenseBlockDetector")})
+        combined = combine_scores(pair, groups=kind)["evidence"]
+        print(f"  {'Ring + DenseBlock':30s} {both(combined)}  (Fisher, fraudkit.prioritise)")
     return 0
 
 
