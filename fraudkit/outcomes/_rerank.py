@@ -15,8 +15,10 @@ How the final provider ranking blends the unsupervised evidence with what inspec
    most of them are honest), with the confirmed class weighted up to balance. Cleared providers
    pull the ones that look like them down, confirmed ones pull their look-alikes up, and which
    detectors deserve trust in this batch is learnt too. (In simulated rounds on generated
-   200k-claim batches this did at least as well as a model trained on the inspected providers
-   alone: rounds 2-5 precision 0.21 vs 0.19 on default, 0.15 vs 0.15 on hard.)
+   200k-claim batches, default and hard, seeds 1-2, this did at least as well as a model
+   trained on the inspected providers alone: rounds 2-5 precision 0.24 vs 0.23; a gradient
+   boosting re-ranker (depth 2, 60 trees) did worse, 0.21 to 0.22, no better than the
+   unsupervised ranking re-run, 0.21.)
 3. **Probability.** With at least ``min_calibration`` inspected providers in each class, the
    model's output is calibrated on them by :class:`~sklearn.calibration.CalibratedClassifierCV`
    (sigmoid, model frozen). Below that, the documented fallback is the regression's own output
@@ -51,8 +53,10 @@ NOT_EVIDENCE = ("peer_group", "tier", "beds")
 #: Provider score columns kept out of the design. Propagation is seeded with the confirmed
 #: providers themselves, so its score of a confirmed provider is made by its own label: learnt
 #: as an input it taught the re-ranker "propagation finds fraud" from the seeds alone and
-#: crowded out the evidence that does (rounds 2-5 precision on eight generated 200k-claim
-#: batches 0.23 with it, 0.24 without; propagation still counts, as its own Fisher column).
+#: crowded out the evidence that does (rounds 2-5 precision on four generated 200k-claim
+#: batches, default and hard, seeds 1-2: 0.23 with it, 0.24 without). Propagation still
+#: counts, as its own Fisher column; a leave-one-seed-out propagation input measured the
+#: same as none (0.242 vs 0.242 on eight batches), so it was not kept.
 NOT_IN_DESIGN = (RERANKER, "propagation")
 #: Label of an uninspected provider in :meth:`OutcomeReranker.fit`.
 UNLABELLED = -1
