@@ -9,9 +9,13 @@
   adds its probability as one more column of the Fisher combination in
   :mod:`fraudkit.prioritise` (the blend is documented in :mod:`fraudkit.outcomes._rerank`);
   :func:`mark_inspected` moves inspected providers after the others and says what was found.
-  ``FraudModel.score(batch, outcomes=...)`` does all of it.
-- :func:`simulate_inspections` replays the loop on a labelled batch (inspect the top k,
-  reveal their labels, retrain, re-rank) against the unsupervised ranking, round by round.
+  ``FraudModel.score(batch, outcomes=...)`` does all of it (``fraudkit score --outcomes``).
+  ``FraudModel.fit(batch, outcomes=...)`` (``fraudkit train --outcomes``) keeps the verdicts
+  with the model; every later ``score`` merges them in and retrains on the scored batch.
+- :func:`simulate_inspections` replays the loop on a labelled batch (inspect the top k
+  uninspected, reveal their labels, retrain, re-rank) against the unsupervised ranking, round
+  by round (``fraudkit simulate-inspections``; ``benchmarks/outcomes.py`` measures it on
+  several generated batches).
 """
 
 from ._load import OPTIONAL_COLUMNS, OUTCOME_VALUES, REQUIRED_COLUMNS, Outcomes, OutcomesError, load_outcomes, merge_outcomes
