@@ -11,8 +11,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._columns import CLAIM_COLUMNS, PATIENT_COLUMNS, PROVIDER_COLUMNS
+from ._lines import Lines, line_features, line_totals
 from ._prep import (binomial_excess_z, cat_codes, codes_in, count_by, days, distinct_per, group_max, group_nunique,
-                    group_quantiles, group_sum, hash_u26, robust_location_scale, stouffer_excess_z, window_counts)
+                    group_quantiles, group_sum, robust_location_scale, stouffer_excess_z, window_counts)
 
 CARE = ("outpatient", "chronic", "inpatient", "pharmacy")
 INPATIENT, PHARMACY = 2, 3
@@ -58,7 +59,7 @@ Features.__doc__ = (Features.__doc__ or "") + "\n\n" + "\n\n".join([
 class _Base:
     """Column arrays of a batch that need no learned state (one row per claim / item line)."""
 
-    def __init__(self, batch):
+    def __init__(self, batch, lines: bool = True):
         c, it, pat, prov = batch.claims, batch.items, batch.patients, batch.providers
         self.n = n = len(c)
         self.claim_id = c["claim_id"]
@@ -91,47 +92,21 @@ class _Base:
         self.eligible = c["eligible_amount"].to_numpy(dtype=float)
         self.fund = c["fund_paid"].to_numpy(dtype=float)
         self.doctor = pd.factorize(c["doctor_id"])[0].astype(np.int64)  # nulls get -1
-        # --- item lines
-        self.m = len(it)
-        self.cidx = codes_in(self.claim_id, it["claim_id"])
-        self.code_raw, self.code_values = pd.factorize(it["item_code"].astype("str"))
-        self.kind = cat_codes(it["item_kind"], KINDS)
-        self.qty = it["quantity"].to_numpy(dtype=float)
-        self.price = it["unit_price"].to_numpy(dtype=float)
-        self.amount = it["amount"].to_numpy(dtype=float)
-        self.sday = days(it["service_date"])
-        ci = self.cidx
-        self.lines = np.bincount(ci, minlength=n)[:n].astype(float)
-        by_kind = np.bincount(ci * len(KINDS) + np.maximum(self.kind, 0), weights=self.amount,
-                              minlength=n * len(KINDS))[: n * len(KINDS)].reshape(n, len(KINDS))
-        self.item_total = by_kind.sum(axis=1)
+        # --- item lines, reduced to per-claim sums chunk by chunk (fraudkit.features._lines);
+        # fitting also keeps every line's columns (``lines=True``)
+        self.line_source = src = Lines(it, self.claim_id)
+        self.m = src.m
+        self.code_values = src.code_values
+        if lines:
+            whole = src.whole()
+            self.cidx, self.code_raw, self.kind = whole.cidx, whole.code_raw, whole.kind
+            self.qty, self.price, self.amount, self.sday = whole.qty, whole.price, whole.amount, whole.sday
+        t = line_totals(src, n)
+        self.lines, self.item_total, self.drug_amount, self.drug_qty = t.lines, t.item_total, t.drug_amount, t.drug_qty
         denom = np.where(self.item_total > 0, self.item_total, 1.0)
-        self.drug_amount = by_kind[:, DRUG]
-        self.drug_share, self.exam_share = by_kind[:, DRUG] / denom, by_kind[:, EXAM] / denom
-        drug = self.kind == DRUG
-        self.drug_qty = np.bincount(ci[drug], weights=self.qty[drug], minlength=n)[:n]
-        # duplicated lines: same claim, code and service day
-        span = int(self.sday.max() - self.sday.min() + 1) if self.m else 1
-        day0 = self.sday - (self.sday.min() if self.m else 0)
-        # and calendar days with at least one daily (non-bed) line; one sort serves both
-        ncode = len(self.code_values) + 1
-        active = self.kind != BED
-        key = np.sort((ci[active].astype(np.int64) * span + day0[active]) * ncode + self.code_raw[active])
-        day_key = key // ncode
-        # (no lines at all, e.g. a batch whose cost detail was rejected, gives empty masks)
-        repeat = np.r_[False, key[1:] == key[:-1]] if len(key) else np.zeros(0, bool)
-        new_day = np.r_[True, day_key[1:] != day_key[:-1]] if len(key) else np.zeros(0, bool)
-        self.dup_lines = np.bincount(day_key[repeat] // span, minlength=n)[:n].astype(float)
-        self.active_days = np.bincount(day_key[new_day] // span, minlength=n)[:n].astype(float)
-        # exam-set signature: order-free sums of two 26-bit hashes of (code, quantity)
-        ex = self.kind == EXAM
-        line_key = self.code_raw[ex].astype(np.int64) * 100_003 + np.round(self.qty[ex] * 1000).astype(np.int64)
-        ha = np.bincount(ci[ex], weights=hash_u26(line_key, 1), minlength=n)[:n]
-        hb = np.bincount(ci[ex], weights=hash_u26(line_key, 2), minlength=n)[:n]
-        self.exam_lines = np.bincount(ci[ex], minlength=n)[:n]
-        self.exam_sig = np.where(self.exam_lines > 0,
-                                 (ha.astype(np.int64) * 1_000_003 + hb.astype(np.int64)) * 64 + self.exam_lines % 64, -1)
-
+        self.drug_share, self.exam_share = t.drug_amount / denom, t.exam_amount / denom
+        self.dup_lines, self.active_days = t.dup_lines, t.active_days
+        self.exam_lines, self.exam_sig = t.exam_lines, t.exam_sig
     def peer_keys(self, dx: np.ndarray) -> list[np.ndarray]:
         """Peer-group keys from the narrowest (category×tier×care) to the broadest (care); -1 = none."""
         care, tier = self.care, np.clip(self.tier, 0, 3)
@@ -310,7 +285,7 @@ class FeatureBuilder(BaseEstimator):
     def transform(self, batch) -> Features:
         """Feature tables of ``batch`` computed with the learned references."""
         check_is_fitted(self, "peer_stats_")
-        b = _Base(batch)
+        b = _Base(batch, lines=False)  # item lines are read chunk by chunk, never all at once
         dx = codes_in(self.dx_vocab_, b.dx3)
         claims = self._claims(b, dx)
         patients = self._patients(b, claims)
@@ -373,47 +348,21 @@ class FeatureBuilder(BaseEstimator):
         _, out["lines_per_day_z"] = peer("lines_per_day", "lines_per_day")
         out["dup_lines"] = b.dup_lines
         out["dup_share"] = b.dup_lines / np.maximum(b.lines, 1)
-        # prices against the learned catalogue reference
-        code = self._line_codes(b)
-        kc = np.maximum(code, 0)
-        ref = np.where(code >= 0, self.ref_price_[kc], np.nan)
-        tier = np.clip(b.tier, 0, 3)[b.cidx]
-        ref = np.where(code >= 0, np.where(np.isnan(self.ref_price_tier_[kc, tier]), ref, self.ref_price_tier_[kc, tier]), ref)
-        if self.ref_price_region_ is not None:
-            region = codes_in(self.region_vocab_, b.prov_region_str)[b.vcode][b.cidx]
-            col = np.maximum(region, 0) * 4 + tier
-            by_region = self.ref_price_region_[kc, col]
-            ref = np.where((code >= 0) & (region >= 0) & ~np.isnan(by_region), by_region, ref)
-        ratio = np.where(ref > 0, b.price / np.where(ref > 0, ref, 1.0), 1.0)
-        out["price_ratio_max"] = np.maximum(group_max(b.cidx, ratio, n, fill=1.0), 1.0)
-        over = np.where(ref > 0, np.maximum(b.amount - b.qty * np.nan_to_num(ref), 0.0), 0.0)
-        out["overprice_share"] = group_sum(b.cidx, over, n) / np.maximum(b.item_total, 0.01)
-        # drug prices against the drugs billed for the same diagnosis and care
-        drug = (b.kind == DRUG) & (b.price > 0)
-        ctx_row = self._context_row(b, dx)
-        drow = ctx_row[b.cidx[drug]]
-        found = _find(self.drug_price_rows_, drow)
-        qrow = np.where(found >= 0, found, _find(self.drug_price_rows_, b.care[b.cidx[drug]]))
-        pct = np.full(len(drow), 0.5)
-        has = qrow >= 0
-        if has.any():
-            pct[has] = _share_below(self.drug_price_q_, qrow[has], np.log(b.price[drug][has]))
-        w = b.amount[drug]
-        drug_money = group_sum(b.cidx[drug], w, n)
-        out["drug_price_pct"] = np.where(drug_money > 0, group_sum(b.cidx[drug], w * pct, n) / np.maximum(drug_money, 1e-9), 0.5)
-        # items atypical for the diagnosis
-        v = len(self.code_vocab_)
+        # item lines against the learned references, reduced per claim chunk by chunk (fraudkit.features._lines)
         ctx = self._context(b, dx)
         ctx = np.where((dx >= 0) & (level >= 2), -(b.care + 1), ctx)  # unknown or thin category: care type only
         row = np.where(ctx >= 0, ctx + 4, -ctx - 1)
-        atyp = ~self.typical_items_.contains(row[b.cidx], code)
-        out["atypical_share"] = group_sum(b.cidx[atyp], b.amount[atyp], n) / np.maximum(b.item_total, 0.01)
+        lf = b.line_features = line_features(self, b, b.line_source, dx, row, _implausible)
+        # prices against the learned catalogue reference
+        out["price_ratio_max"] = np.maximum(lf.price_ratio_max, 1.0)
+        out["overprice_share"] = lf.overpriced / np.maximum(b.item_total, 0.01)
+        # drug prices against the drugs billed for the same diagnosis and care
+        out["drug_price_pct"] = np.where(lf.drug_money > 0, lf.drug_pct_money / np.maximum(lf.drug_money, 1e-9), 0.5)
+        # items atypical for the diagnosis
+        out["atypical_share"] = lf.atypical / np.maximum(b.item_total, 0.01)
         # core items of the group missing from the claim: a diagnosis richer than the items support
-        core = self.core_items_.contains(row[b.cidx], code)
-        ncode = len(self.code_vocab_) + 1
-        present = pd.unique(b.cidx[core].astype(np.int64) * ncode + code[core]) // ncode
         n_core = self.core_count_[row]
-        out["core_missing_share"] = np.where(n_core > 0, 1.0 - np.bincount(present, minlength=n)[:n] / np.maximum(n_core, 1), 0.0)
+        out["core_missing_share"] = np.where(n_core > 0, 1.0 - lf.core_present / np.maximum(n_core, 1), 0.0)
         # bed hanging: stay days without daily lines; the card used elsewhere during the stay
         inpat = b.care == INPATIENT
         out["empty_days"] = np.where(inpat, np.maximum(b.cal_days - b.active_days, 0), 0.0)
@@ -473,8 +422,7 @@ class FeatureBuilder(BaseEstimator):
         out["providers_same_day"] = distinct_per(day_key, b.vcode) - 1
         self._exam_patterns(b, out)
         # implausible for sex or age
-        bad = _implausible(self.code_profile_, code, b.female[b.cidx], b.age[b.cidx])
-        out["implausible_lines"] = group_sum(b.cidx[bad], 1.0, n)
+        out["implausible_lines"] = b.line_features.implausible
         out["implausible_dx"] = _implausible(self.dx_profile_, dx, b.female, b.age).astype(float)
         return out
 
@@ -492,14 +440,11 @@ class FeatureBuilder(BaseEstimator):
         claims[has] = n_vs
         lift[has] = (n_vs + 1.0) / (expected + 1.0)
         out["exam_pattern_claims"], out["exam_pattern_lift"] = claims, lift
-        ex = b.kind == EXAM
-        if not ex.any():
+        claim, code = b.line_features.exam_pairs  # one row per (claim, exam code)
+        if not len(claim):
             out["exam_line_lift"] = 1.0
             return
         ncode = len(b.code_values) + 1
-        pair = b.cidx[ex].astype(np.int64) * ncode + b.code_raw[ex]
-        pair = pd.unique(pair)  # one row per (claim, exam code)
-        claim, code = pair // ncode, pair % ncode
         v, c = b.vcode[claim].astype(np.int64), cls[claim].astype(np.int64)
         n_vc, n_cc = count_by(v * ncode + code), count_by(c * ncode + code)
         g = {"v": v, "cls": c}
@@ -529,7 +474,7 @@ class FeatureBuilder(BaseEstimator):
         outside = b.care != INPATIENT
         drug_days = group_sum(pc[outside], b.drug_qty[outside], P)
         out["drug_days"] = drug_days
-        pair_patient, rate, _ = _drug_rates(b, self._line_codes(b))
+        pair_patient, rate, _ = _drug_rates_of(b, *b.line_features.drug_buys)
         ratio = rate[0] / np.where(self.drug_rate_[rate[1]] > 0, self.drug_rate_[rate[1]], np.inf) if len(rate[0]) else np.zeros(0)
         out["supply_ratio"] = group_max(pair_patient, np.nan_to_num(ratio), P, fill=0.0)
         day_key = pc.astype(np.int64) * 1_000_000 + (b.admit - b.admit.min())
@@ -743,8 +688,12 @@ def _drug_rates(b: _Base, code: np.ndarray, min_purchases: int = 3):
     """
     drug = (b.kind == DRUG) & (code >= 0)
     drug &= (b.care != INPATIENT)[b.cidx]
-    claim = b.cidx[drug]
-    p, c, q, d = b.pcode[claim].astype(np.int64), code[drug].astype(np.int64), b.qty[drug], b.admit[claim]
+    return _drug_rates_of(b, b.cidx[drug], code[drug], b.qty[drug], min_purchases)
+
+
+def _drug_rates_of(b: _Base, claim: np.ndarray, code: np.ndarray, qty: np.ndarray, min_purchases: int = 3):
+    """:func:`_drug_rates` of the drug purchases given as (claim, code, units), in line order."""
+    p, c, q, d = b.pcode[claim].astype(np.int64), code.astype(np.int64), qty, b.admit[claim]
     if len(p) == 0:
         return np.zeros(0, np.int64), (np.zeros(0), np.zeros(0, np.int64)), 0
     day0 = d - d.min()
