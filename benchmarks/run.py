@@ -228,6 +228,51 @@ def child_detectors(batch: str, model_dir: str, max_fit: int, pyod: list[str]) -
             det.decision_function(matrix)
 
 
+def child_stages(batch: str, model_dir: str, out: str) -> None:
+    """Validate, features and the whole of ``FraudModel.score`` of one batch, with the code on ``sys.path``.
+
+    Run with ``PYTHONPATH`` set to a checkout of another commit, this measures that commit's code:
+    the before/after table compares two commits stage by stage in alternating fresh processes.
+    """
+    import pickle
+
+    import fraudkit
+    from fraudkit.io import atomic_dir, load_batch
+    from fraudkit.pipeline import load_model
+
+    model = load_model(model_dir)
+    rss = PeakRSS()
+
+    def digest(frame) -> str:
+        import pandas as pd
+
+        h = hashlib.sha256(pickle.dumps((list(frame.columns), [str(t) for t in frame.dtypes])))
+        for c in frame.columns:
+            h.update(pd.util.hash_pandas_object(frame[c], index=False).to_numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def emit(stage, started, cpu, **extra):
+        print(json.dumps({"stage": stage, "seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu,
+                          "peak_rss": rss.peak, "code": fraudkit.__file__, **extra}), flush=True)
+
+    rss.reset()
+    started, cpu = time.perf_counter(), time.process_time()
+    loaded = load_batch(batch)
+    emit("validate (load_batch)", started, cpu, same=digest(loaded.items) + digest(loaded.claims))
+    rss.reset()
+    started, cpu = time.perf_counter(), time.process_time()
+    features = model.features_.transform(loaded)
+    emit("features (FeatureBuilder.transform)", started, cpu, same=digest(features.claims) + digest(features.patients))
+    del features
+    rss.reset()
+    started, cpu = time.perf_counter(), time.process_time()
+    result = model.score(loaded, inspections=20)
+    with atomic_dir(out) as tmp:
+        result.write(tmp)
+    emit("score + write (FraudModel.score, ScoreResult.write)", started, cpu,
+         same=hashlib.sha256(b"".join((Path(out) / n).read_bytes() for n in OUTPUTS)).hexdigest()[:16])
+
+
 #: Functions whose cumulative time makes up ``FraudModel.score`` (label, file suffix, function name).
 PROFILE_STAGES = [
     ("features: FeatureBuilder.transform (all)", "features/_builder.py", "transform"),
@@ -425,6 +470,9 @@ def main() -> int:
     ap.add_argument("--no-profile", action="store_true", help="skip the cProfile breakdown of score")
     ap.add_argument("--keep", type=Path, help="keep generated batches and outputs in this folder")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results.md")
+    ap.add_argument("--before", metavar="COMMIT", help="also time validate, features and score of this commit's code "
+                    "against the working tree's, stage by stage (alternating fresh processes; a git worktree in the work folder)")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of the before/after comparison")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -434,7 +482,8 @@ def main() -> int:
          "validate": lambda: child_validate(*rest),
          "detectors": lambda: child_detectors(rest[0], rest[1], int(rest[2]), rest[3:]),
          "score": lambda: child_score(rest[0], rest[1], rest[2], rest[3], int(rest[4])),
-         "profile": lambda: child_profile(*rest)}[kind]()
+         "profile": lambda: child_profile(*rest),
+         "stages": lambda: child_stages(*rest)}[kind]()
         for cluster in _CLUSTER:
             cluster.close()
         return 0
@@ -559,6 +608,50 @@ def _one_size(n: int, args, work: Path, model: Path) -> list[str]:
             for r in proposals:
                 lines.append(f"| {r['proposal']} | {r['before']:.2f} | {r['after']:.2f} | {r['before'] / max(r['after'], 1e-9):.1f}× "
                              f"| {'yes' if r['identical'] else 'no'} |")
+    if args.before:
+        lines += _before_after(n, args, work, batch)
+    return lines
+
+
+def _before_after(n: int, args, work: Path, batch: Path) -> list[str]:
+    """The same stages with the code of commit ``args.before`` and of the working tree, alternately."""
+    tree = work / f"before-{args.before}"
+    if not tree.exists():
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), args.before],
+                       check=True, capture_output=True)
+    # the shipped model, which both commits can read (a model trained by one commit may hold columns the other lacks)
+    model = REPO / "models" / "default"
+    runs = {"before": [], "after": []}
+    try:
+        for r in range(args.rounds):
+            for which, root in (("before", tree), ("after", REPO)):
+                print(f"[{n:,} claims] stages with the code {which} (round {r + 1}) ...", flush=True)
+                env_path = os.environ.get("PYTHONPATH")
+                os.environ["PYTHONPATH"] = str(root) + (os.pathsep + env_path if env_path else "")
+                try:
+                    rows = run_child(["--child", "stages", str(batch), str(model), str(work / f"stages-{which}")], which)
+                finally:
+                    os.environ.pop("PYTHONPATH") if env_path is None else os.environ.__setitem__("PYTHONPATH", env_path)
+                assert all(row["code"].startswith(str(root)) for row in rows), rows[0]["code"]
+                runs[which].append(rows)
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    lines = [f"\n### Before / after: commit {args.before} against the working tree ({head}), same batch, same machine\n",
+             f"Each stage in a fresh process, the two versions alternating, {args.rounds} rounds; the best (least "
+             "disturbed) round of each is shown. CPU seconds are less sensitive to the other jobs on the machine than "
+             "wall seconds. The shipped model (models/default) scores with both versions. \"same output\": the loaded "
+             "tables, the claim and patient feature tables, the written files (providers.csv, claims.parquet, "
+             "patients.parquet) hash alike under both; detection changes made by others between the two commits "
+             "change the last.\n",
+             "| stage | before s (cpu s) | after s (cpu s) | speed-up (cpu) | peak RSS before → after (GB) | same output |",
+             "|---|---:|---:|---:|---:|:---:|"]
+    for i, row in enumerate(runs["after"][0]):
+        b = min((rows[i] for rows in runs["before"]), key=lambda x: x["seconds"])
+        a = min((rows[i] for rows in runs["after"]), key=lambda x: x["seconds"])
+        lines.append(f"| {row['stage']} | {b['seconds']:.1f} ({b['cpu']:.1f}) | {a['seconds']:.1f} ({a['cpu']:.1f}) | "
+                     f"{b['seconds'] / a['seconds']:.2f}× ({b['cpu'] / a['cpu']:.2f}×) | {_gb(b['peak_rss'])} → {_gb(a['peak_rss'])} | "
+                     f"{'yes' if a['same'] == b['same'] else 'no'} |")
     return lines
 
 
