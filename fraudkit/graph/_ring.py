@@ -255,6 +255,11 @@ class RingDetector(GraphDetector):
         # pairs below either threshold are not worth an inspector's attention
         worth = np.flatnonzero((pairs["evidence"].to_numpy() >= self.min_reason_surprise)
                                & (pairs["lift"].to_numpy() >= self.min_reason_lift))
+        # pairs are sorted by strength and a provider keeps its first 5: skip pairs that reach neither side
+        first = np.zeros(len(worth), dtype=bool)
+        for codes in (inst_code[worth], right_code[worth]):
+            first |= (pd.Series(codes).groupby(codes).cumcount().to_numpy() < 5) & (codes >= 0)
+        worth = worth[first]
         for k, row in zip(worth, pairs.iloc[worth].itertuples(index=False)):
             chance = f"{fmt_times(row.lift)} what chance predicts ({row.expected:.1f}); "
             if row.prompt_surprise >= self.min_reason_surprise and row.prompt_lift >= self.min_reason_lift:
