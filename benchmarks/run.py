@@ -411,50 +411,50 @@ NOTES = """
 ## What the numbers mean
 
 - **Shared machine.** Two cores shared with other jobs (see the load average above): every
-  absolute number is pessimistic and noisy; compare ratios measured in the same run.
+  absolute number is pessimistic and noisy; compare ratios measured in the same run (the
+  before/after table alternates the two versions, and gives CPU seconds too).
 - **score (local / dask)** is the whole command: load the model, validate with `fraudkit.io`,
   score, write `providers.csv`, `claims.parquet`, `patients.parquet`, `summary.json` (no report).
   Its peak RSS counts the process and its Dask worker processes.
-- **Dask engine.** Features are computed once, on the whole batch (a claim's features mix the
+- **Dask engine.** Features are computed once, in the client (a claim's features mix the
   patient's other claims with counts over its provider's day and peer class, so no single
   partitioning makes both exact); isolation-forest scores of claims and patients and the reasons
   of flagged claims run per row partition on the workers (row-wise, hence byte-identical); the
   graph detectors, the provider roll-ups and the ranking run on the reduced tables in the client.
   On two shared cores it cannot be faster than the local engine (the compiled forest already
   uses both cores); it is the path to a cluster with `--scheduler`, within the memory limit below.
-- **Memory.** The client process holds the whole batch (validation, features, graph), so a batch
-  must fit in one machine's memory: about 3.3 GB per million claims here, i.e. roughly 30 GB for
-  10M claims: the 8 GB target for 10M is not met by either engine.
-- **Generation.** `fraudkit generate --parts N` writes `claims/` and `items/` as N parts from one
-  process (one writer thread overlaps writing with generating); it is not parallel, and parts are
-  contiguous blocks of claims, not aligned with patients.
+- **Memory.** Item lines are reduced to per-claim arrays a chunk of whole claims (about a million
+  lines) at a time (`fraudkit/features/_lines.py`), so feature building no longer holds a copy of
+  every line's columns and their temporaries. The client still holds the whole validated batch
+  (the items table itself is about 0.4 GB per million claims), the claim feature table (49
+  columns) and the scoring tables: peak RSS grows linearly with the batch, so the 1M peak ×10 is an
+  honest estimate for 10M, and the 8 GB target for 10M is not met by either engine.
+- **Generation.** `fraudkit generate --parts N` has worker processes (`--workers`, default one per
+  core from 500,000 claims) generate and write the parts of `items/` side by side; every block of
+  65,536 claims draws from its own seed, so the files are the same bytes for any number of workers.
+  Parts are contiguous blocks of claims, not aligned with patients.
 
-## What to change to make `score` faster (owners' files)
+## What is left to make `score` faster and smaller
 
-From the profile above (shares of `FraudModel.score`), in order of gain:
-
-1. **Features (`fraudkit/features/_builder.py`), the slowest stage.** Split `transform` into
-   (a) a per-patient-partition stage: every claim and patient column except the six that count
-   over providers (`cohort_size`, `cohort_lift`, `same_day_dx_lift`, `exam_pattern_claims`,
+1. **Features per partition (`fraudkit/features/_builder.py`).** The item-line reduction is
+   already per chunk of claims. Next, split the claim-level part of `transform` into (a) a
+   per-patient-partition stage: every claim and patient column except the six that count over
+   providers (`cohort_size`, `cohort_lift`, `same_day_dx_lift`, `exam_pattern_claims`,
    `exam_pattern_lift`, `exam_line_lift`), exact when claims and items are partitioned by
-   `hash(patient_id)`; (b) the counts behind those six (`count_by` over (provider, day[, los|dx]),
-   (provider|class, exam signature), (provider|class, exam code)) as per-partition value counts
-   summed into one table (a Dask reduction) and mapped back; (c) `_providers` from per-provider
-   sums, which are additive over patient partitions (`group_nunique` of doctors per provider needs
-   the union of (provider, doctor) pairs). Also replace the batch-wide `np.nanmedian` fallback in
-   `_claims.peer` by a fit-time median, so a claim's features never depend on its partition. The
-   Dask engine would then map (a) over partitions instead of calling `transform` once.
-2. **Forests (`fraudkit/detectors/_iforest.py`).** The compiled walk is already parallel;
-   `_scaled` copies two n×k broadcast matrices per call: subtract and divide in place by
-   broadcasting (peer-group rows only where `peer_stats_` is set); measured above
-   (`_scaled_in_place` in this script, same bits).
-3. **Arrow strings (`fraudkit/pipeline.py`, `fraudkit/prioritise`, `fraudkit/detectors/_base.py`).**
-   The loader's ids are Arrow-backed strings; every `.to_numpy()` and every `reindex` on string
-   claim ids builds a million Python strings. Scores already come in claim order: take
-   `.to_numpy()` when `det.sample_ids(table)` is the claims' own index instead of `reindex`, and let
-   `rollup` group on integer provider codes. (Replacing `tail_probability`'s pandas rank by one
-   sort was measured too: no faster.)
-4. **Graph (`fraudkit/graph/_ring.py`).** `_reasons` loops in Python over ring members.
+   `hash(patient_id)`; (b) the counts behind those six as per-partition value counts summed
+   into one table (a Dask reduction) and mapped back; (c) `_providers` from per-provider sums
+   (additive over patient partitions; doctors per provider need the union of (provider, doctor)
+   pairs; the `*_sig` columns need per-class sums). Replace the batch-wide `np.nanmedian` fallback
+   in `_claims.peer` by a fit-time median. Then the Dask engine maps (a) over partitions, the
+   client never holds the whole batch, and the 10M target comes within reach.
+2. **Validation per part (`fraudkit/io`).** Parse and check each Parquet part on its own (only
+   uniqueness and the cross-table sums need all parts, as integer codes), so that the raw and the
+   typed copy of the items table are never held together.
+3. **Arrow strings in scoring (`fraudkit/prioritise`, `fraudkit/detectors/_base.py`).** `rollup`
+   groups claims by string provider/patient ids, and flagged claims' reasons look up feature rows
+   by string claim ids (`.loc`), each building a million Python strings: group on integer codes.
+4. **Graph (`fraudkit/graph/_ring.py`, `_dense.py`).** Together the second-largest stage after
+   the features (see the profile).
 """
 
 
