@@ -277,7 +277,9 @@ def child_stages(batch: str, model_dir: str, out: str) -> None:
 PROFILE_STAGES = [
     ("features: FeatureBuilder.transform (all)", "features/_builder.py", "transform"),
     ("features: _Base (column arrays of claims and items)", "features/_builder.py", "__init__"),
+    ("features: item lines, per-claim sums (_lines.line_totals)", "features/_lines.py", "line_totals"),
     ("features: claim features (_claims)", "features/_builder.py", "_claims"),
+    ("features: item lines against learned references (_lines.line_features)", "features/_lines.py", "line_features"),
     ("features: patient features (_patients)", "features/_builder.py", "_patients"),
     ("features: provider features (_providers)", "features/_builder.py", "_providers"),
     ("forests: IsolationForestDetector.scores (all)", "detectors/_base.py", "scores"),
