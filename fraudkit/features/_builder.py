@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._columns import CLAIM_COLUMNS, PATIENT_COLUMNS, PROVIDER_COLUMNS
+from ._copurchase import co_purchase_days
 from ._lines import Lines, line_features, line_totals
 from ._prep import (binomial_excess_z, cat_codes, codes_in, count_by, days, distinct_per, group_max, group_nunique,
                     group_quantiles, group_sum, robust_location_scale, stouffer_excess_z, window_counts)
@@ -421,6 +422,9 @@ class FeatureBuilder(BaseEstimator):
         out["regions_same_day"] = distinct_per(day_key, b.region_v) - 1
         out["providers_same_day"] = distinct_per(day_key, b.vcode) - 1
         self._exam_patterns(b, out)
+        # family cards and card pools: the same drug bought with another card, same place and day, on several days
+        claim, code, _ = b.line_features.drug_buys
+        out["co_purchase_days"] = co_purchase_days(claim, code, b.pcode, b.vcode, b.admit)
         # implausible for sex or age
         out["implausible_lines"] = b.line_features.implausible
         out["implausible_dx"] = _implausible(self.dx_profile_, dx, b.female, b.age).astype(float)
@@ -484,6 +488,7 @@ class FeatureBuilder(BaseEstimator):
         out["stay_overlaps"] = group_sum(pc, claims["claims_during_stay"].to_numpy(), P)
         out["out_of_region_share"] = group_sum(pc, claims["out_of_region"].to_numpy(), P) / np.maximum(cnt, 1)
         out["implausible_lines"] = group_sum(pc, claims["implausible_lines"].to_numpy(), P)
+        out["co_purchase_days"] = group_max(pc, claims["co_purchase_days"].to_numpy(), P, fill=0.0)
         out["fund_paid"] = group_sum(pc, b.fund, P)
         return out
 

@@ -63,6 +63,7 @@ CLAIM_COLUMNS: dict[str, str] = {
     "patient_providers_90d": "the patient's distinct providers per 90 days",
     "patient_pharmacies_90d": "the patient's distinct pharmacies per 90 days",
     "patient_max_claims_30d": "the patient's largest number of claims in any 30-day window",
+    "co_purchase_days": "most days on which the card bought the same drug at the same provider on the same day as one other card (family cards, card pools)",
 }
 
 #: Patient feature table (index ``patient_id``). Drug quantity becomes days of supply through each
@@ -83,6 +84,7 @@ PATIENT_COLUMNS: dict[str, str] = {
     "out_of_region_share": "share of claims at providers of another region",
     "implausible_lines": "item lines implausible for the patient's sex or age",
     "fund_paid": "fund_paid summed over the patient's claims",
+    "co_purchase_days": "largest co_purchase_days over the patient's claims",
 }
 
 #: Provider feature table (index ``provider_id``). Means and shares over a provider's claims are
@@ -178,10 +180,12 @@ CLAIM_MODEL_FEATURES = [
     "cost_z", "los_z", "drug_cost_z", "dup_share", "price_ratio_max", "overprice_share", "drug_price_pct",
     "atypical_share", "core_missing_share", "empty_day_share", "claims_during_stay", "split_stay", "cohort_lift",
     "same_day_dx_lift", "out_of_region", "regions_same_day", "exam_pattern_lift", "implausible_lines", "implausible_dx",
-    "patient_supply_ratio", "patient_pharmacies_90d",
+    "patient_supply_ratio", "patient_pharmacies_90d", "co_purchase_days",
 ]
 
-#: Patient columns the detectors model by default.
+#: Patient columns the detectors model by default. ``co_purchase_days`` is modelled on claims only:
+#: in the patient forest, whose score is lent to all the patient's claims, it lifted ordinary
+#: chronic buyers past the fence (claim PR-AUC on default 300k 0.65 -> 0.56).
 PATIENT_MODEL_FEATURES = [
     "claims_per_30d", "max_claims_30d", "providers_per_90d", "pharmacies_per_90d", "doctors_per_90d",
     "supply_ratio", "distant_days", "stay_overlaps", "implausible_lines",
@@ -266,6 +270,7 @@ _SENTENCES = {
     "exam_line_lift": lambda r: f"an exam billed here {_times(r.get('exam_line_lift'))} as often as at similar providers",
     "implausible_lines": lambda r: f"{_n(r.get('implausible_lines'))} item(s) implausible for the patient's sex or age",
     "implausible_dx": lambda r: "diagnosis implausible for the patient's sex or age",
+    "co_purchase_days": lambda r: f"card bought the same drug at the same place and day as another card on {_n(r.get('co_purchase_days'))} days",
     "patient_supply_ratio": lambda r: f"patient supplied {_times(r.get('patient_supply_ratio'))} the days elapsed in drugs",
     "patient_pharmacies_90d": lambda r: f"patient uses {_n(r.get('patient_pharmacies_90d'))} pharmacies per 90 days",
     "patient_providers_90d": lambda r: f"patient uses {_n(r.get('patient_providers_90d'))} providers per 90 days",
