@@ -243,13 +243,12 @@ def child_stages(batch: str, model_dir: str, out: str) -> None:
     model = load_model(model_dir)
     rss = PeakRSS()
 
-    def digest(frame) -> str:
+    def digest(frame, prefix: str = "") -> dict[str, str]:
+        """One hash per column (dtype and values), so that columns added by one version are left out."""
         import pandas as pd
 
-        h = hashlib.sha256(pickle.dumps((list(frame.columns), [str(t) for t in frame.dtypes])))
-        for c in frame.columns:
-            h.update(pd.util.hash_pandas_object(frame[c], index=False).to_numpy().tobytes())
-        return h.hexdigest()[:16]
+        return {prefix + c: hashlib.sha256(pickle.dumps(str(frame[c].dtype)) + pd.util.hash_pandas_object(
+            frame[c], index=False).to_numpy().tobytes()).hexdigest()[:16] for c in frame.columns}
 
     def emit(stage, started, cpu, **extra):
         print(json.dumps({"stage": stage, "seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu,
@@ -258,11 +257,12 @@ def child_stages(batch: str, model_dir: str, out: str) -> None:
     rss.reset()
     started, cpu = time.perf_counter(), time.process_time()
     loaded = load_batch(batch)
-    emit("validate (load_batch)", started, cpu, same=digest(loaded.items) + digest(loaded.claims))
+    emit("validate (load_batch)", started, cpu, same={**digest(loaded.items, "items."), **digest(loaded.claims, "claims.")})
     rss.reset()
     started, cpu = time.perf_counter(), time.process_time()
     features = model.features_.transform(loaded)
-    emit("features (FeatureBuilder.transform)", started, cpu, same=digest(features.claims) + digest(features.patients))
+    emit("features (FeatureBuilder.transform)", started, cpu,
+         same={**digest(features.claims, "claims."), **digest(features.patients, "patients.")})
     del features
     rss.reset()
     started, cpu = time.perf_counter(), time.process_time()
@@ -270,7 +270,7 @@ def child_stages(batch: str, model_dir: str, out: str) -> None:
     with atomic_dir(out) as tmp:
         result.write(tmp)
     emit("score + write (FraudModel.score, ScoreResult.write)", started, cpu,
-         same=hashlib.sha256(b"".join((Path(out) / n).read_bytes() for n in OUTPUTS)).hexdigest()[:16])
+         same={n: hashlib.sha256((Path(out) / n).read_bytes()).hexdigest()[:16] for n in OUTPUTS})
 
 
 #: Functions whose cumulative time makes up ``FraudModel.score`` (label, file suffix, function name).
@@ -642,10 +642,10 @@ def _before_after(n: int, args, work: Path, batch: Path) -> list[str]:
     lines = [f"\n### Before / after: commit {args.before} against the working tree ({head}), same batch, same machine\n",
              f"Each stage in a fresh process, the two versions alternating, {args.rounds} rounds; the best (least "
              "disturbed) round of each is shown. CPU seconds are less sensitive to the other jobs on the machine than "
-             "wall seconds. The shipped model (models/default) scores with both versions. \"same output\": the loaded "
-             "tables, the claim and patient feature tables, the written files (providers.csv, claims.parquet, "
-             "patients.parquet) hash alike under both; detection changes made by others between the two commits "
-             "change the last.\n",
+             "wall seconds. The shipped model (models/default) scores with both versions. \"same output\": every column "
+             "of the loaded tables and of the claim and patient feature tables that both versions have, and each "
+             "written file (providers.csv, claims.parquet, patients.parquet), hashes alike under both; detection "
+             "changes made by others between the two commits change the files.\n",
              "| stage | before s (cpu s) | after s (cpu s) | speed-up (cpu) | peak RSS before → after (GB) | same output |",
              "|---|---:|---:|---:|---:|:---:|"]
     for i, row in enumerate(runs["after"][0]):
@@ -653,8 +653,21 @@ def _before_after(n: int, args, work: Path, batch: Path) -> list[str]:
         a = min((rows[i] for rows in runs["after"]), key=lambda x: x["seconds"])
         lines.append(f"| {row['stage']} | {b['seconds']:.1f} ({b['cpu']:.1f}) | {a['seconds']:.1f} ({a['cpu']:.1f}) | "
                      f"{b['seconds'] / a['seconds']:.2f}× ({b['cpu'] / a['cpu']:.2f}×) | {_gb(b['peak_rss'])} → {_gb(a['peak_rss'])} | "
-                     f"{'yes' if a['same'] == b['same'] else 'no'} |")
+                     f"{_same(b['same'], a['same'])} |")
     return lines
+
+
+def _same(before: dict, after: dict) -> str:
+    """'yes' when every column (or file) both versions have hashes alike, saying which ones only one has."""
+    common = sorted(set(before) & set(after))
+    differ = [k for k in common if before[k] != after[k]]
+    text = "yes" if not differ else f"no ({', '.join(differ[:4])}{', …' if len(differ) > 4 else ''})"
+    new, gone = sorted(set(after) - set(before)), sorted(set(before) - set(after))
+    if new:
+        text += f"; new in after: {', '.join(new)}"
+    if gone:
+        text += f"; only before: {', '.join(gone)}"
+    return text
 
 
 if __name__ == "__main__":
