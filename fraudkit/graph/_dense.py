@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -37,6 +39,15 @@ class DenseBlockDetector(GraphDetector):
         Divide each patient's ties by ``sqrt(number of ties)``: a heavy user spread over
         many doctors of a big hospital does not outweigh a group tied to the same few.
     min_patients : int, default=3
+    min_lift : float, default=10.0
+        A provider or doctor belongs to a peeled block only if its share of patients inside
+        the block is at least this many times the block patients' share of all patients, and
+        a block is reported only if at least two belong, at most ``max_providers`` of them
+        providers. Peeling keeps finding dense sets after the rings are gone: the busy core of
+        ordinary care (thousands of heavy users and most hospitals, lift ≈ 3) or one region's
+        patients and providers (200 providers); and a ring's block takes in the popular hospital
+        its patients also visit. None of these is a member an inspector should visit for the block.
+    max_providers : int, default=50
     min_density_ratio : float, default=1.5
         Stop once the densest remaining set is less than this many times as dense as the
         whole graph (what is left is ordinary care, not a block).
@@ -58,8 +69,7 @@ class DenseBlockDetector(GraphDetector):
         serves and the share of its own patients inside the block (so that a popular
         hospital that camouflage edges reach does not rank with the ring); a patient, the
         density times its in-block weight relative to the block's heaviest patient. Others
-        score below every member, ordered by the density of the densest peeled set that
-        still held them.
+        score 0.
 
     Examples
     --------
@@ -79,7 +89,7 @@ class DenseBlockDetector(GraphDetector):
 
     def __init__(self, n_blocks: int = 10, include_doctors: bool = True, c: float = 5.0, edge_value: str = "log",
                  row_weighting: bool = True, min_patients: int = 3, min_density_ratio: float = 1.5,
-                 contamination: float = 0.05, budget: int | None = None):
+                 min_lift: float = 10.0, max_providers: int = 50, contamination: float = 0.05, budget: int | None = None):
         super().__init__(contamination=contamination, budget=budget)
         self.n_blocks = n_blocks
         self.include_doctors = include_doctors
@@ -88,6 +98,25 @@ class DenseBlockDetector(GraphDetector):
         self.row_weighting = row_weighting
         self.min_patients = min_patients
         self.min_density_ratio = min_density_ratio
+        self.min_lift = min_lift
+        self.max_providers = max_providers
+
+    def _members(self, blocks: list, counts: sp.csr_matrix, n_prov: int) -> list:
+        """Keep, in each peeled block, the providers and doctors that belong to it: those whose
+        share of patients inside the block is ``min_lift`` times the block's share of all
+        patients (a hospital the ring's patients also visit stays out); keep the block if at
+        least two remain, at most ``max_providers`` of them providers."""
+        binary = counts > 0
+        col_patients = np.asarray(binary.sum(axis=0)).ravel()
+        active = max(int((np.diff(counts.indptr) > 0).sum()), 1)
+        kept = []
+        for b in blocks:
+            inside = np.asarray(binary[b.rows][:, b.cols].sum(axis=0)).ravel()
+            lift = inside / np.maximum(col_patients[b.cols], 1) / (len(b.rows) / active)
+            cols = b.cols[lift >= self.min_lift]
+            if len(cols) >= 2 and (cols < n_prov).sum() <= self.max_providers and (cols < n_prov).any():
+                kept.append(dataclasses.replace(b, cols=cols))
+        return kept
 
     def _analyse(self, net: ClaimsNetwork) -> Analysis:
         n_pat, n_prov = net.n_patients, net.n_providers
@@ -101,6 +130,7 @@ class DenseBlockDetector(GraphDetector):
         background = float(weights.sum()) / n_nodes
         blocks, node_density = peel_blocks(weights, n_blocks=self.n_blocks, min_rows=self.min_patients, min_cols=2,
                                            min_density=self.min_density_ratio * background)
+        blocks = self._members(blocks, counts, n_prov)
 
         n_cols = counts.shape[1]
         col_score = np.full(n_cols, -np.inf)
@@ -144,16 +174,11 @@ class DenseBlockDetector(GraphDetector):
                 "claims": int(net.patient_provider[b.rows][:, prov].sum()),
                 "money": round(float(money_pp[b.rows][:, prov].sum()), 2),
             })
-        # non-members rank below every member, by the density of the company they kept
-        floor = min(float(col_score[np.isfinite(col_score)].min(initial=np.inf)),
-                    float(row_score[np.isfinite(row_score)].min(initial=np.inf)))
-        floor = 1.0 if not np.isfinite(floor) else floor
-        top = max(float(node_density.max()), 1e-12)
-        fallback = 0.5 * floor * node_density / top
-        row_fb, col_fb = fallback[:n_pat], fallback[n_pat:]
-        row_score = np.where(np.isfinite(row_score), row_score, row_fb)
+        # non-members score 0: no block, no evidence (ordering them by the density of the company
+        # they kept let ordinary busy providers past the combination's fence)
+        row_score = np.where(np.isfinite(row_score), row_score, 0.0)
         col_in = np.isfinite(col_score)
-        col_score = np.where(col_in, col_score, col_fb)
+        col_score = np.where(col_in, col_score, 0.0)
 
         reasons = {}
         for p in range(n_prov):
