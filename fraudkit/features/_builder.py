@@ -445,19 +445,12 @@ class FeatureBuilder(BaseEstimator):
         lift[has] = (n_vs + 1.0) / (expected + 1.0)
         out["exam_pattern_claims"], out["exam_pattern_lift"] = claims, lift
         claim, code = b.line_features.exam_pairs  # one row per (claim, exam code)
-        if not len(claim):
-            out["exam_line_lift"] = 1.0
-            return
-        ncode = len(b.code_values) + 1
-        v, c = b.vcode[claim].astype(np.int64), cls[claim].astype(np.int64)
-        n_vc, n_cc = count_by(v * ncode + code), count_by(c * ncode + code)
-        g = {"v": v, "cls": c}
-        claims_v = np.bincount(b.vcode, minlength=b.n_prov).astype(float)
-        claims_c = np.bincount(cls, minlength=16).astype(float)
-        nv, nc = claims_v[g["v"]], claims_c[g["cls"]]
-        expected = nv * (n_cc - n_vc) / np.maximum(nc - nv, 1.0)
-        line_lift = (n_vc + 1.0) / (expected + 1.0)
-        out["exam_line_lift"] = np.maximum(group_max(claim, line_lift, n, fill=1.0), 1.0)
+        out["exam_line_lift"] = _code_lift(b, claim, code, cls, len(b.code_values) + 1)
+        # drug swapping: a dear code billed in place of the cheap one is billed here far more than at peers
+        claim, code, _ = b.line_features.drug_buys
+        ncode = len(self.code_vocab_) + 1
+        pair = pd.unique(claim * ncode + code)
+        out["drug_line_lift"] = _code_lift(b, pair // ncode, pair % ncode, cls, ncode)
 
     # ---------------------------------------------------------------- patients
     def _patients(self, b: _Base, claims: pd.DataFrame) -> pd.DataFrame:
@@ -683,6 +676,22 @@ class _PairSet:
         key = r.astype(np.int64) * self.n_cols + c
         pos = np.clip(np.searchsorted(self.keys, key), 0, max(len(self.keys) - 1, 0))
         return ok & (self.keys[pos] == key) if len(self.keys) else np.zeros(len(rows), dtype=bool)
+
+
+def _code_lift(b: _Base, claim: np.ndarray, code: np.ndarray, cls: np.ndarray, ncode: int) -> np.ndarray:
+    """Per claim, the largest lift of its item codes at its provider: claims billing the code here
+    over what the provider's volume and its class's habit (type × tier, the provider itself
+    left out) lead to expect, ``(n + 1) / (expected + 1)``; 1 for a claim without such codes.
+    ``(claim, code)`` pairs are distinct."""
+    if not len(claim):
+        return np.ones(b.n)
+    v, c = b.vcode[claim].astype(np.int64), cls[claim].astype(np.int64)
+    n_vc, n_cc = count_by(v * ncode + code), count_by(c * ncode + code)
+    claims_v = np.bincount(b.vcode, minlength=b.n_prov).astype(float)
+    claims_c = np.bincount(cls, minlength=16).astype(float)
+    nv, nc = claims_v[v], claims_c[c]
+    expected = nv * (n_cc - n_vc) / np.maximum(nc - nv, 1.0)
+    return np.maximum(group_max(claim, (n_vc + 1.0) / (expected + 1.0), b.n, fill=1.0), 1.0)
 
 
 def _drug_rates(b: _Base, code: np.ndarray, min_purchases: int = 3):

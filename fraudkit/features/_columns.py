@@ -64,6 +64,7 @@ CLAIM_COLUMNS: dict[str, str] = {
     "patient_pharmacies_90d": "the patient's distinct pharmacies per 90 days",
     "patient_max_claims_30d": "the patient's largest number of claims in any 30-day window",
     "co_purchase_days": "most days on which the card bought the same drug at the same provider on the same day as one other card (family cards, card pools)",
+    "drug_line_lift": "largest lift of the claim's drug codes outside stays at its provider: claims billing the code there / claims expected from the provider's volume and its type × tier peers",
 }
 
 #: Patient feature table (index ``patient_id``). Drug quantity becomes days of supply through each
@@ -180,7 +181,7 @@ CLAIM_MODEL_FEATURES = [
     "cost_z", "los_z", "drug_cost_z", "dup_share", "price_ratio_max", "overprice_share", "drug_price_pct",
     "atypical_share", "core_missing_share", "empty_day_share", "claims_during_stay", "split_stay", "cohort_lift",
     "same_day_dx_lift", "out_of_region", "regions_same_day", "exam_pattern_lift", "implausible_lines", "implausible_dx",
-    "patient_supply_ratio", "patient_pharmacies_90d", "co_purchase_days",
+    "patient_supply_ratio", "patient_pharmacies_90d", "co_purchase_days", "drug_line_lift",
 ]
 
 #: Patient columns the detectors model by default. ``co_purchase_days`` is modelled on claims only:
@@ -270,6 +271,7 @@ _SENTENCES = {
     "exam_line_lift": lambda r: f"an exam billed here {_times(r.get('exam_line_lift'))} as often as at similar providers",
     "implausible_lines": lambda r: f"{_n(r.get('implausible_lines'))} item(s) implausible for the patient's sex or age",
     "implausible_dx": lambda r: "diagnosis implausible for the patient's sex or age",
+    "drug_line_lift": lambda r: f"a drug billed here {_times(r.get('drug_line_lift'))} as often as at similar providers",
     "co_purchase_days": lambda r: f"card bought the same drug at the same place and day as another card on {_n(r.get('co_purchase_days'))} days",
     "patient_supply_ratio": lambda r: f"patient supplied {_times(r.get('patient_supply_ratio'))} the days elapsed in drugs",
     "patient_pharmacies_90d": lambda r: f"patient uses {_n(r.get('patient_pharmacies_90d'))} pharmacies per 90 days",
