@@ -74,7 +74,10 @@ def shared_patients(batch_or_network, left: str = "institution", right: str = "p
     ``expected = sum over regions r of n_left(r) * n_right(r) / N(r)``, where ``n(r)``
     counts an entity's distinct patients living in region ``r`` and ``N(r)`` the active
     patients of ``r`` (one region for all when ``stratify`` is False or regions are unknown),
-    so that living near each other is not mistaken for collusion.
+    so that living near each other is not mistaken for collusion. For two providers in regions
+    ``x`` and ``y`` (equal or not), ``N(r)`` and both ``n(r)`` count only the patients of ``r``
+    with claims in both ``x`` and ``y``: where most patients only pass through (a distant city),
+    sharing them is what chance does.
 
     Parameters
     ----------
@@ -127,7 +130,7 @@ def shared_patients(batch_or_network, left: str = "institution", right: str = "p
         both = np.isin(li, rcols) & np.isin(ri, lcols)
         keep &= ~both | (li < ri)
     i, j, s = shared.row[keep], shared.col[keep], shared.data[keep].astype(float)
-    expected = _expected(net, lb, rb, i, j, stratify)
+    expected = _expected(net, lb, rb, i, j, stratify, _regions(net, left, lcols), _regions(net, right, rcols))
     # money the shared patients brought to the two sides
     money = np.zeros(len(i))
     if len(i):
@@ -148,7 +151,19 @@ def shared_patients(batch_or_network, left: str = "institution", right: str = "p
     return out.reset_index(drop=True)
 
 
-def _expected(net: ClaimsNetwork, lb, rb, i, j, stratify: bool) -> np.ndarray:
+def _regions(net: ClaimsNetwork, side: str, cols: np.ndarray) -> np.ndarray | None:
+    """Region of each entity of a side: a provider's, or that of the provider a doctor works at
+    (None when regions are unknown)."""
+    if net.provider_region is None:
+        return None
+    region = np.asarray(net.provider_region, dtype=object)
+    if side == "doctor":
+        home = net.doctor_home()[cols]
+        return np.where(home >= 0, region[np.maximum(home, 0)], None)
+    return region[cols]
+
+
+def _expected(net: ClaimsNetwork, lb, rb, i, j, stratify: bool, lregion=None, rregion=None) -> np.ndarray:
     active = np.asarray((net.patient_provider.sum(axis=1))).ravel() > 0
     if stratify and net.patient_region is not None:
         region_codes, regions = pd.factorize(pd.Series(net.patient_region))
@@ -170,4 +185,29 @@ def _expected(net: ClaimsNetwork, lb, rb, i, j, stratify: bool) -> np.ndarray:
     for a in range(0, len(i), step):
         b = a + step
         out[a:b] = np.einsum("ij,ij->i", left_by_region[i[a:b]] * inv, right_by_region[j[a:b]])
+    if stratify and lregion is not None and rregion is not None and len(i):
+        # patients choose among the providers of the regions they visit: for a pair in regions
+        # x and y, chance draws on the patients of each home region seen in both x and y, and
+        # counts each side's patients among those (travellers through a distant city share its
+        # hospital and pharmacy by chance; those of a pair of distant cities, the more so)
+        visit, visits = pd.factorize(pd.Series(net.provider_region))
+        where = sp.csr_matrix((np.ones(len(visit)), (np.arange(len(visit)), np.maximum(visit, 0))),
+                              shape=(len(visit), max(len(visits), 1)))
+        seen = (net.patient_provider @ where).tocsr()
+        seen.data = (seen.data > 0).astype(float)
+        seen = sp.csr_matrix(seen.multiply(active[:, None]))
+        lv = pd.Index(visits).get_indexer(lregion[i].astype(object))
+        rv = pd.Index(visits).get_indexer(rregion[j].astype(object))
+        seen_c = seen.tocsc()
+        in_region = [seen_c[:, [v]].toarray().ravel() for v in range(seen_c.shape[1])]
+        # each side's patients by home region, counting only those seen in region v
+        left_in = {v: (lb.multiply(in_region[v][:, None]).T.tocsr() @ ind).toarray() for v in np.unique(rv[rv >= 0])}
+        right_in = {v: (rb.multiply(in_region[v][:, None]).T.tocsr() @ ind).toarray() for v in np.unique(lv[lv >= 0])}
+        ind_t = ind.T.tocsr()
+        for x in np.unique(lv[lv >= 0]):
+            for y in np.unique(rv[(lv == x) & (rv >= 0)]):
+                sel = np.flatnonzero((lv == x) & (rv == y))
+                n_both = ind_t @ (in_region[x] * in_region[y])  # patients of each home region seen in x and y
+                inv_b = np.where(n_both > 0, 1.0 / np.maximum(n_both, 1.0), 0.0)
+                out[sel] = np.einsum("ij,ij->i", left_in[y][i[sel]] * inv_b, right_in[x][j[sel]])
     return out
