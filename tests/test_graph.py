@@ -133,6 +133,25 @@ def test_shared_patients_lift_known_answer_within_regions():
     assert docs.iloc[0][["left_id", "right_id", "shared_patients"]].tolist() == ["D", "R1", 3]
 
 
+def test_shared_patients_chance_counts_only_patients_seen_in_the_pair_regions():
+    # 100 patients live in region H; 10 of them travel to the distant city X, where there is one
+    # hospital (HX) and one pharmacy (RX): all 10 use both. Against every patient of H that is a
+    # 10x lift; against the 10 who were in X it is exactly chance. At home, clinic CH and pharmacy
+    # RH share 10 of their 20 and 20 patients: 5 expected among the 80 patients seen in H.
+    home = {f"p{i}": "H" for i in range(100)}
+    rows = [(f"p{i}", "HX", "DX", 1.0) for i in range(10)] + [(f"p{i}", "RX", None, 1.0) for i in range(10)]
+    rows += [(f"p{i}", "CH", "DH", 1.0) for i in range(20, 40)] + [(f"p{i}", "RH", None, 1.0) for i in range(30, 50)]
+    rows += [(f"p{i}", "CH2", "DH2", 1.0) for i in range(50, 100)]
+    kinds = {"HX": "hospital", "RX": "pharmacy", "CH": "clinic", "RH": "pharmacy", "CH2": "clinic"}
+    claims, providers, patients = frames(rows, kinds, regions={"HX": "X", "RX": "X", "CH": "H", "RH": "H", "CH2": "H"},
+                                         patient_regions=home)
+    pairs = shared_patients(ClaimsNetwork.from_frames(claims, providers, patients), min_shared=1).set_index(["left_id", "right_id"])
+    assert pairs.loc[("HX", "RX"), "expected"] == pytest.approx(10.0)  # 10 * 10 / 10 travellers
+    assert pairs.loc[("HX", "RX"), "lift"] == pytest.approx(1.0)
+    assert pairs.loc[("CH", "RH"), "expected"] == pytest.approx(20 * 20 / 80)
+    assert pairs.loc[("CH", "RH"), "lift"] == pytest.approx(2.0)
+
+
 def test_regular_shared_patients_and_ring_reasons():
     # C1-R1 share 6 patients once each and 4 regulars (3 claims at both); C2-R2 share 6 one-off patients
     rows = [(f"a{i}", "C1", "D1", 10.0) for i in range(6)] + [(f"a{i}", "R1", "D1", 5.0) for i in range(6)]
@@ -271,6 +290,22 @@ def test_dense_block_finds_planted_clique_in_noise(edge_value, row_weighting, re
     assert len(planted & set(patients.nlargest(30).index)) >= 27
     reason = det.explain(net, top=1).set_index("id").loc["H0", "reason"]
     assert "dense block #1" in reason and "patients" in reason
+
+
+def test_dense_block_leaves_out_the_popular_hospital_its_patients_also_visit():
+    # the 30 clique patients (providers 0-3, three visits each) also see provider 99, as do 900
+    # others: it is in the densest peeled set but holds no more of the block than chance
+    rng = np.random.default_rng(1)
+    deg = rng.integers(1, 3, 2000)
+    patient = np.r_[np.repeat(np.arange(2000), deg), np.repeat(np.arange(30), 12), np.arange(930), np.arange(930)]
+    provider = np.r_[rng.integers(0, 99, deg.sum()), np.tile(np.arange(4), 90), np.full(930, 99), np.full(930, 99)]
+    net = ClaimsNetwork.from_arrays(patient, provider, n_patients=2000, n_providers=100)
+    det = DenseBlockDetector(n_blocks=3).fit(net)
+    blocks = det.evidence_["blocks"]
+    assert set(blocks[0]["providers"]) == {"H0", "H1", "H2", "H3"}
+    assert all("H99" not in b["providers"] for b in blocks)
+    scores = det.scores(net)
+    assert scores["H99"] == 0 and set(scores.nlargest(4).index) == {"H0", "H1", "H2", "H3"}
 
 
 def test_ring_detector_finds_clinic_and_two_pharmacies():
