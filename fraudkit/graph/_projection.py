@@ -185,21 +185,18 @@ def _expected(net: ClaimsNetwork, lb, rb, i, j, stratify: bool, lregion=None, rr
     for a in range(0, len(i), step):
         b = a + step
         out[a:b] = np.einsum("ij,ij->i", left_by_region[i[a:b]] * inv, right_by_region[j[a:b]])
-    if stratify and lregion is not None and rregion is not None and len(i):
+    visits = pd.unique(pd.Series(net.provider_region)) if net.provider_region is not None else []
+    if stratify and lregion is not None and rregion is not None and len(i) and len(visits) <= 64:
         # patients choose among the providers of the regions they visit: for a pair in regions
         # x and y, chance draws on the patients of each home region seen in both x and y, and
         # counts each side's patients among those (travellers through a distant city share its
         # hospital and pharmacy by chance; those of a pair of distant cities, the more so)
-        visit, visits = pd.factorize(pd.Series(net.provider_region))
-        where = sp.csr_matrix((np.ones(len(visit)), (np.arange(len(visit)), np.maximum(visit, 0))),
-                              shape=(len(visit), max(len(visits), 1)))
-        seen = (net.patient_provider @ where).tocsr()
-        seen.data = (seen.data > 0).astype(float)
-        seen = sp.csr_matrix(seen.multiply(active[:, None]))
+        visit = pd.Index(visits).get_indexer(net.provider_region)
+        where = sp.csr_matrix((np.ones(len(visit)), (np.arange(len(visit)), visit)), shape=(len(visit), len(visits)))
+        seen = (net.patient_provider @ where).tocsc()  # patients x visit regions: claims there
         lv = pd.Index(visits).get_indexer(lregion[i].astype(object))
         rv = pd.Index(visits).get_indexer(rregion[j].astype(object))
-        seen_c = seen.tocsc()
-        in_region = [seen_c[:, [v]].toarray().ravel() for v in range(seen_c.shape[1])]
+        in_region = {v: seen[:, [v]].toarray().ravel() > 0 for v in np.unique(np.r_[lv, rv]) if v >= 0}
         # each side's patients by home region, counting only those seen in region v
         left_in = {v: (lb.multiply(in_region[v][:, None]).T.tocsr() @ ind).toarray() for v in np.unique(rv[rv >= 0])}
         right_in = {v: (rb.multiply(in_region[v][:, None]).T.tocsr() @ ind).toarray() for v in np.unique(lv[lv >= 0])}
@@ -207,7 +204,7 @@ def _expected(net: ClaimsNetwork, lb, rb, i, j, stratify: bool, lregion=None, rr
         for x in np.unique(lv[lv >= 0]):
             for y in np.unique(rv[(lv == x) & (rv >= 0)]):
                 sel = np.flatnonzero((lv == x) & (rv == y))
-                n_both = ind_t @ (in_region[x] * in_region[y])  # patients of each home region seen in x and y
+                n_both = ind_t @ (in_region[x] & in_region[y]).astype(float)  # per home region, seen in x and y
                 inv_b = np.where(n_both > 0, 1.0 / np.maximum(n_both, 1.0), 0.0)
                 out[sel] = np.einsum("ij,ij->i", left_in[y][i[sel]] * inv_b, right_in[x][j[sel]])
     return out
