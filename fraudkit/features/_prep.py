@@ -268,8 +268,9 @@ def stouffer_excess_z(provider: np.ndarray, values: np.ndarray, klass: np.ndarra
     frame = pd.DataFrame({"ref": ref, "v": values})
     med = frame.groupby("ref", sort=False)["v"].median()
     frame["d"] = frame["v"] - med.reindex(ref).to_numpy()
-    g = frame.groupby("ref", sort=False)["d"]
-    mad, sd = g.apply(lambda d: d.abs().median()) * MAD_TO_SD, g.std(ddof=0)
+    frame["a"] = frame["d"].abs()
+    g = frame.groupby("ref", sort=False)
+    mad, sd = g["a"].median() * MAD_TO_SD, g["d"].std(ddof=0)
     scale = mad.where(mad > 1e-9, sd).where(lambda s: s > 1e-9, 1.0)
     frame["s"] = np.clip(frame["d"].to_numpy() / scale.reindex(ref).to_numpy(), -clip, clip)
     g = frame.groupby("ref", sort=False)["s"]
