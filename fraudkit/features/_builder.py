@@ -527,33 +527,16 @@ class FeatureBuilder(BaseEstimator):
 
         out["cost_z_mean"] = mean(col("cost_z"))
         out["los_z_mean"] = mean(col("los_z"), inpat)
-        outlier = (col("cost_z") > 3) | (col("los_z") > 3) | (col("lines_z") > 3) | (col("lines_per_day_z") > 3)
-        out["peer_outlier_share"] = mean(outlier.astype(float))
-        out["readmit_share"] = mean(np.maximum(col("readmit_15d"), col("readmitted_15d")), inpat)
         out["empty_day_share"] = mean(col("empty_day_share"), inpat)
-        out["stay_overlap_share"] = mean((col("claims_during_stay") > 0).astype(float), inpat)
         out["cohort_lift_mean"] = np.where(n_in > 0, mean(col("cohort_lift"), inpat), 1.0)
         out["dup_share"] = group_sum(vc, col("dup_lines"), V) / np.maximum(group_sum(vc, b.lines, V), 1)
         money = np.maximum(group_sum(vc, b.item_total, V), 0.01)
         out["overprice_share"] = group_sum(vc, col("overprice_share") * b.item_total, V) / money
         out["atypical_share"] = group_sum(vc, col("atypical_share") * b.item_total, V) / money
         out["drug_cost_z_mean"] = mean(col("drug_cost_z"))
-        # shares of claims in a suspicious tail: a scheme touches a share of an actor's claims,
-        # which a mean over all of them dilutes
-        out["overpriced_claim_share"] = mean((col("price_ratio_max") > 1.05).astype(float))
-        out["dup_claim_share"] = mean((col("dup_lines") > 0).astype(float))
-        has_drug = b.drug_amount > 0
-        out["expensive_drug_share"] = mean((col("drug_price_pct") > 0.9).astype(float), has_drug)
-        out["cost_outlier_share"] = mean((col("cost_z") > 3).astype(float))
-        out["cheap_for_group_share"] = mean((col("cost_z") < -1).astype(float), inpat)
-        out["long_stay_share"] = mean((col("los_z") > 3).astype(float), inpat)
-        out["empty_stay_share"] = mean((col("empty_day_share") > 0.2).astype(float), inpat)
-        out["cohort_share"] = mean((col("cohort_lift") > 2).astype(float), inpat)
-        out["atypical_claim_share"] = mean((col("atypical_share") > 0.2).astype(float))
         out["split_stay_share"] = mean(col("split_stay"), inpat)
         out["core_missing_mean"] = mean(col("core_missing_share"), inpat)
         out["group_claim_share"] = mean((col("same_day_dx_lift") > 2).astype(float))
-        out["exam_pattern_share"] = mean(((col("exam_pattern_lift") > 5) & (col("exam_pattern_claims") >= 10)).astype(float))
         out["exam_line_lift_mean"] = mean(col("exam_line_lift"))
         out["weekend_share"] = mean(col("weekend"))
         out["out_of_region_share"] = mean(col("out_of_region"))
@@ -563,38 +546,25 @@ class FeatureBuilder(BaseEstimator):
             out["top_region_share"] = group_max(v, k, V) / np.maximum(np.bincount(vc[away], minlength=V)[:V], 1)
         else:
             out["top_region_share"] = 0.0
-        out["implausible_share"] = mean(((col("implausible_lines") > 0) | (col("implausible_dx") > 0)).astype(float))
         doc = b.doctor >= 0
         v, _, k = pair_counts(vc[doc], b.doctor[doc])
         share = k / np.maximum(np.bincount(vc[doc], minlength=V)[:V], 1)[v]
         out["top_doctor_share"], out["doctor_hhi"] = group_max(v, share, V), group_sum(v, share ** 2, V)
         supply = patients["supply_ratio"].to_numpy()[b.pcode]
         out["patient_supply_ratio_mean"] = mean(supply)
-        out["high_supply_share"] = mean((supply > 2).astype(float))
         high = supply > 2
         out["high_supply_patients"] = group_nunique(vc[high], b.pcode[high], V)
         out["patient_providers_mean"] = mean(patients["providers_per_90d"].to_numpy()[b.pcode])
         out["partner_share"], out["partner_lift"] = self._partners(b, out["patients"].to_numpy()) if self.partners else (0.0, 0.0)
-        self._significance(out, b, claims, supply, base["class"])
+        # shares of claims in a suspicious tail (a scheme touches a share of an actor's claims, which
+        # a mean over all of them dilutes), each also as its significance
+        cols = {name: claims[name].to_numpy() for name in claims.columns}
+        flags = _claim_flags(cols, b, supply)
+        for name, (flag, sel) in flags.items():
+            out[name] = mean(flag.astype(float), sel)
+        self._significance(out, b, cols, flags, supply, base["class"])
         return out
 
-    #: provider share column -> (claim-level flag, claims it counts among) for the significance columns
-    _RATE_FLAGS = {
-        "peer_outlier_share": lambda c, b: ((c["cost_z"] > 3) | (c["los_z"] > 3) | (c["lines_z"] > 3) | (c["lines_per_day_z"] > 3), None),
-        "readmit_share": lambda c, b: (np.maximum(c["readmit_15d"], c["readmitted_15d"]) > 0, b.care == INPATIENT),
-        "stay_overlap_share": lambda c, b: (c["claims_during_stay"] > 0, b.care == INPATIENT),
-        "cohort_share": lambda c, b: (c["cohort_lift"] > 2, b.care == INPATIENT),
-        "dup_claim_share": lambda c, b: (c["dup_lines"] > 0, None),
-        "overpriced_claim_share": lambda c, b: (c["price_ratio_max"] > 1.05, None),
-        "expensive_drug_share": lambda c, b: (c["drug_price_pct"] > 0.9, b.drug_amount > 0),
-        "cost_outlier_share": lambda c, b: (c["cost_z"] > 3, None),
-        "cheap_for_group_share": lambda c, b: (c["cost_z"] < -1, b.care == INPATIENT),
-        "long_stay_share": lambda c, b: (c["los_z"] > 3, b.care == INPATIENT),
-        "empty_stay_share": lambda c, b: (c["empty_day_share"] > 0.2, b.care == INPATIENT),
-        "atypical_claim_share": lambda c, b: (c["atypical_share"] > 0.2, None),
-        "exam_pattern_share": lambda c, b: ((c["exam_pattern_lift"] > 5) & (c["exam_pattern_claims"] >= 10), None),
-        "implausible_share": lambda c, b: ((c["implausible_lines"] > 0) | (c["implausible_dx"] > 0), None),
-    }
     #: provider mean column -> (claim-level measure, claims it averages over)
     _MEAN_MEASURES = {
         "cost_z_mean": lambda c, b: (c["cost_z"], None),
@@ -604,7 +574,7 @@ class FeatureBuilder(BaseEstimator):
         "core_missing_mean": lambda c, b: (c["core_missing_share"], b.care == INPATIENT),
     }
 
-    def _significance(self, out: pd.DataFrame, b: _Base, claims: pd.DataFrame, supply: np.ndarray, klass: np.ndarray):
+    def _significance(self, out: pd.DataFrame, b: _Base, cols: dict, flags: dict, supply: np.ndarray, klass: np.ndarray):
         """``*_sig`` columns: how far each provider's share or mean is beyond chance, as a z.
 
         A share of claims is judged against the pooled rate of the provider's class (type ×
@@ -616,9 +586,6 @@ class FeatureBuilder(BaseEstimator):
         """
         vc, fallback = b.vcode, np.maximum(b.prov_type_all, 0)
         klass = np.maximum(klass, 0)
-        cols = {name: claims[name].to_numpy() for name in claims.columns}
-        flags = {**{name: make(cols, b) for name, make in self._RATE_FLAGS.items()},
-                 "high_supply_share": (supply > 2, None)}
         for name, (flag, sel) in flags.items():
             rows = np.ones(b.n, bool) if sel is None else np.asarray(sel)
             out[name.replace("_share", "_sig")] = binomial_excess_z(vc[rows], np.asarray(flag)[rows], klass, fallback)
@@ -676,6 +643,28 @@ class _PairSet:
         key = r.astype(np.int64) * self.n_cols + c
         pos = np.clip(np.searchsorted(self.keys, key), 0, max(len(self.keys) - 1, 0))
         return ok & (self.keys[pos] == key) if len(self.keys) else np.zeros(len(rows), dtype=bool)
+
+
+def _claim_flags(c: dict, b: _Base, supply: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """Provider share column -> (claim-level flag, the claims it counts among; None = all)."""
+    inpat = b.care == INPATIENT
+    return {
+        "peer_outlier_share": ((c["cost_z"] > 3) | (c["los_z"] > 3) | (c["lines_z"] > 3) | (c["lines_per_day_z"] > 3), None),
+        "readmit_share": (np.maximum(c["readmit_15d"], c["readmitted_15d"]) > 0, inpat),
+        "stay_overlap_share": (c["claims_during_stay"] > 0, inpat),
+        "cohort_share": (c["cohort_lift"] > 2, inpat),
+        "dup_claim_share": (c["dup_lines"] > 0, None),
+        "overpriced_claim_share": (c["price_ratio_max"] > 1.05, None),
+        "expensive_drug_share": (c["drug_price_pct"] > 0.9, b.drug_amount > 0),
+        "cost_outlier_share": (c["cost_z"] > 3, None),
+        "cheap_for_group_share": (c["cost_z"] < -1, inpat),
+        "long_stay_share": (c["los_z"] > 3, inpat),
+        "empty_stay_share": (c["empty_day_share"] > 0.2, inpat),
+        "atypical_claim_share": (c["atypical_share"] > 0.2, None),
+        "exam_pattern_share": ((c["exam_pattern_lift"] > 5) & (c["exam_pattern_claims"] >= 10), None),
+        "implausible_share": ((c["implausible_lines"] > 0) | (c["implausible_dx"] > 0), None),
+        "high_supply_share": (supply > 2, None),
+    }
 
 
 def _code_lift(b: _Base, claim: np.ndarray, code: np.ndarray, cls: np.ndarray, ncode: int) -> np.ndarray:
