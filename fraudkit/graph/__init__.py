@@ -3,13 +3,15 @@
 - :class:`ClaimsNetwork` — patients, doctors, institutions and pharmacies as integer-coded
   scipy.sparse matrices; ``ClaimsNetwork.from_batch(batch)``.
 - :func:`ego_network` — a provider's neighbourhood as a networkx Graph, ready to draw.
-- :func:`shared_patients` — institution/doctor–pharmacy pairs, shared patients and lift over chance.
+- :func:`shared_patients` — institution/doctor–pharmacy pairs, shared patients and lift over chance
+  (chance among the patients seen in both sides' regions).
 - :func:`prompt_fills` — how many of a pair's shared patients' pharmacy purchases follow their
   visits within a few days, against chance and the batch's usual promptness.
 - Detectors (``entity = "provider"``, X = a ClaimsNetwork or a Batch), each with
   ``entity_scores(network)`` and ``evidence_``:
   :class:`DenseBlockDetector` (FRAUDAR peeling with camouflage-resistant weights, several
-  blocks per run), :class:`RingDetector` (institution/doctor–pharmacy pairs sharing far more
+  blocks per run; a provider is a member only if the block holds far more of its patients
+  than chance), :class:`RingDetector` (institution/doctor–pharmacy pairs sharing far more
   patients, and regular patients, than chance, whose purchases follow the visits promptly;
   rings as groups of such pairs),
   :class:`PropagationDetector` (personalised PageRank from providers/patients confirmed in
