@@ -115,21 +115,29 @@ def _sift_down(heap, pos, prio, k, size):
 
 
 @_jit
-def _peel_kernel(n_rows, n_cols, r_ptr, r_idx, r_w, c_ptr, c_idx, c_w):
-    n = n_rows + n_cols
-    prio = np.zeros(n)
+def _weighted_degrees(n_rows, n_cols, r_ptr, r_w, c_ptr, c_w):
+    """Weighted degree of every node: rows 0..n_rows-1, then columns."""
+    prio = np.zeros(n_rows + n_cols)
     for i in range(n_rows):
         s = 0.0
         for e in range(r_ptr[i], r_ptr[i + 1]):
             s += r_w[e]
         prio[i] = s
-    f = 0.0
     for j in range(n_cols):
         s = 0.0
         for e in range(c_ptr[j], c_ptr[j + 1]):
             s += c_w[e]
         prio[n_rows + j] = s
-        f += s
+    return prio
+
+
+@_jit
+def _peel_kernel(n_rows, n_cols, r_ptr, r_idx, r_w, c_ptr, c_idx, c_w):
+    n = n_rows + n_cols
+    prio = _weighted_degrees(n_rows, n_cols, r_ptr, r_w, c_ptr, c_w)
+    f = 0.0
+    for j in range(n_cols):
+        f += prio[n_rows + j]
     heap = np.arange(n)
     pos = np.arange(n)
     for k in range(n // 2 - 1, -1, -1):
@@ -169,17 +177,7 @@ def _peel_kernel(n_rows, n_cols, r_ptr, r_idx, r_w, c_ptr, c_idx, c_w):
 def _core_kernel(n_rows, n_cols, r_ptr, r_idx, r_w, c_ptr, c_idx, c_w, tau):
     """Alive mask of the tau-core: repeatedly drop nodes whose remaining weighted degree < tau."""
     n = n_rows + n_cols
-    prio = np.zeros(n)
-    for i in range(n_rows):
-        s = 0.0
-        for e in range(r_ptr[i], r_ptr[i + 1]):
-            s += r_w[e]
-        prio[i] = s
-    for j in range(n_cols):
-        s = 0.0
-        for e in range(c_ptr[j], c_ptr[j + 1]):
-            s += c_w[e]
-        prio[n_rows + j] = s
+    prio = _weighted_degrees(n_rows, n_cols, r_ptr, r_w, c_ptr, c_w)
     alive = np.ones(n, dtype=np.bool_)
     stack = np.empty(n, dtype=np.int64)
     top = 0
