@@ -2,11 +2,13 @@
 
 ``tiny_batch_dir``: folder of ``synthetic/tiny.yaml`` generated with seed 0 (Parquet, with labels/).
 ``tiny_batch``: ``(Batch, Labels)`` loaded from it through the one loader, ``fraudkit.io``.
+``run_cli``: runs ``fraudkit ARGS...`` in this process, returns ``(exit code, stdout, stderr)``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,3 +32,21 @@ def tiny_batch(tiny_batch_dir):
     from fraudkit.io import load_batch, load_labels
 
     return load_batch(tiny_batch_dir), load_labels(tiny_batch_dir)
+
+
+@pytest.fixture
+def run_cli(monkeypatch, capsys):
+    """``run_cli(["score", ...])``: the ``fraudkit`` command in this process -> (exit code, stdout, stderr)."""
+    from fraudkit.cli import main
+
+    def run(args: list[str]) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["fraudkit", *args])
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -44,19 +44,6 @@ def _snapshot(*folders: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _run_in_process(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    from fraudkit.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["fraudkit", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def _fraudkit() -> list[str]:
     exe = Path(sys.executable).with_name("fraudkit")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "fraudkit"]
@@ -85,8 +72,8 @@ def test_corpus_is_large_and_every_case_differs_from_the_valid_batch(corpus):
         assert files != valid, case.name
 
 
-def test_the_valid_batch_passes(corpus, monkeypatch, capsys):
-    code, out, err = _run_in_process(["validate", str(corpus["valid"])], monkeypatch, capsys)
+def test_the_valid_batch_passes(corpus, run_cli):
+    code, out, err = run_cli(["validate", str(corpus["valid"])])
     assert code == 0, err
     assert "ok" in out
     batch = load_batch(corpus["valid"])
@@ -94,10 +81,10 @@ def test_the_valid_batch_passes(corpus, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("name", [c.name for c in CASES if c.name not in SUBPROCESS])
-def test_validate_refuses_in_process(name, corpus, tmp_path, monkeypatch, capsys):
+def test_validate_refuses_in_process(name, corpus, tmp_path, monkeypatch, run_cli):
     monkeypatch.chdir(tmp_path)  # anything written to the working folder would show up here
     before = _snapshot(corpus[name])
-    code, out, err = _run_in_process(["validate", str(corpus[name])], monkeypatch, capsys)
+    code, out, err = run_cli(["validate", str(corpus[name])])
     _assert_refusal(name, code, out, err)
     assert _snapshot(corpus[name]) == before
     assert list(tmp_path.iterdir()) == []
@@ -204,7 +191,7 @@ def test_reject_location_points_at_the_csv_line(corpus):
     assert "must name a claim" in row["reason"]
 
 
-def test_ids_that_look_like_markup_are_printed_verbatim(tmp_path, monkeypatch, capsys):
+def test_ids_that_look_like_markup_are_printed_verbatim(tmp_path, run_cli):
     from bad_batches import Tables
 
     t = Tables()
@@ -213,6 +200,6 @@ def test_ids_that_look_like_markup_are_printed_verbatim(tmp_path, monkeypatch, c
         if row[0] == "K2":
             row[0] = "K[/x]"
     root = t.write(tmp_path / "batch")
-    code, out, err = _run_in_process(["validate", str(root)], monkeypatch, capsys)
+    code, out, err = run_cli(["validate", str(root)])
     assert code == 2 and "Traceback" not in err
     assert "claim_id K[/x] (claims.csv line 3)" in err

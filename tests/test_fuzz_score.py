@@ -9,7 +9,6 @@ the pipeline must survive.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -37,22 +36,10 @@ def small_model(tmp_path_factory) -> Path:
     return save_model(FraudModel().fit(batch), tmp_path_factory.mktemp("model") / "m")
 
 
-def _score(args: list[str], monkeypatch, capsys) -> tuple[int, str]:
-    from fraudkit.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["fraudkit", "score", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out + err
-
-
-def test_the_smallest_valid_batch_scores(small_model, tmp_path, monkeypatch, capsys):
+def test_the_smallest_valid_batch_scores(small_model, tmp_path, run_cli):
     root = Tables().write(tmp_path / "batch")
-    code, text = _score([str(root), "--model", str(small_model), "--out", str(tmp_path / "out"), "-q"], monkeypatch, capsys)
+    code, out, err = run_cli(["score", str(root), "--model", str(small_model), "--out", str(tmp_path / "out"), "-q"])
+    text = out + err
     assert code == 0, text
     assert {p.name for p in (tmp_path / "out").iterdir()} == OUTPUTS
 
@@ -63,7 +50,7 @@ def test_the_smallest_valid_batch_scores(small_model, tmp_path, monkeypatch, cap
        policy=st.sampled_from(["refuse", "reject"]))
 # found by a long run: every item line rejected left a batch without cost detail
 @example(edits=[("patients", 1, 0, ""), ("items", 5, 0, ""), ("items", 6, 0, "")], policy="reject")
-def test_score_never_crashes_and_never_writes_half(small_model, monkeypatch, capsys, edits, policy):
+def test_score_never_crashes_and_never_writes_half(small_model, run_cli, edits, policy):
     tables = Tables()
     for table, row, col, value in edits:
         rows = tables[table]
@@ -72,8 +59,9 @@ def test_score_never_crashes_and_never_writes_half(small_model, monkeypatch, cap
     with tempfile.TemporaryDirectory(prefix="fuzz-score-") as tmp:
         root = tables.write(Path(tmp) / "batch")
         out = Path(tmp) / "out"
-        code, text = _score([str(root), "--model", str(small_model), "--out", str(out), "-q", "--on-bad-rows", policy],
-                            monkeypatch, capsys)
+        code, stdout, stderr = run_cli(["score", str(root), "--model", str(small_model), "--out", str(out), "-q",
+                                        "--on-bad-rows", policy])
+        text = stdout + stderr
         assert "Traceback" not in text
         if code == 0:
             names = {p.name for p in out.iterdir()}
