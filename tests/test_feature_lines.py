@@ -36,6 +36,20 @@ def test_chunked_lines_give_the_same_bits(batch_and_builder, monkeypatch, chunk_
     _assert_same(whole, _features(builder, batch, chunk_lines, monkeypatch))
 
 
+@pytest.mark.parametrize("threads", [2, 4])
+def test_chunks_reduced_on_threads_give_the_same_bits(batch_and_builder, monkeypatch, threads):
+    # claims' blocks of lines shuffled, so that the claim ranges of the chunks overlap
+    batch, builder = batch_and_builder
+    cidx = _lines.Lines(batch.items, batch.claims["claim_id"]).cidx
+    order = np.argsort(np.random.default_rng(0).permutation(len(batch.claims))[cidx], kind="stable")
+    moved = Batch(batch.patients, batch.providers, batch.claims, batch.items.iloc[order].reset_index(drop=True))
+    for b in (batch, moved):
+        monkeypatch.setattr(_lines, "THREADS", 1)
+        one = _features(builder, b, 300, monkeypatch)
+        monkeypatch.setattr(_lines, "THREADS", threads)
+        _assert_same(one, _features(builder, b, 300, monkeypatch))
+
+
 def test_chunks_end_between_claims_and_lines_out_of_claim_order_are_one_chunk(batch_and_builder, monkeypatch):
     batch, builder = batch_and_builder
     lines = _lines.Lines(batch.items, batch.claims["claim_id"], chunk_lines=500)

@@ -14,6 +14,9 @@ The same reduction is what a worker does with one partition of item lines.
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +30,9 @@ INPATIENT = 2
 
 #: Item lines per chunk (rounded to whole claims).
 CHUNK_LINES = 1 << 20
+
+#: Threads reducing chunks side by side (NumPy and Arrow release the GIL in the heavy parts).
+THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass
@@ -88,18 +94,41 @@ class Lines:
         for lo, hi in self.bounds:
             yield self.chunk(lo, hi)
 
+    def map(self, reduce, threads: int | None = None) -> list:
+        """``[reduce(chunk) for chunk in self.chunks()]``, chunks side by side on ``threads`` threads.
+
+        ``reduce`` may add into shared per-claim arrays only through :func:`_sum_into` and
+        :func:`_max_into`: a chunk holds whole claims, so no claim is written by two chunks,
+        and the slices two chunks add into are serialised by a lock. The results come back
+        in chunk order, the same bits for any number of threads.
+        """
+        threads = THREADS if threads is None else threads
+        if threads <= 1 or len(self.bounds) <= 1:
+            return [reduce(ch) for ch in self.chunks()]
+        with ThreadPoolExecutor(min(threads, len(self.bounds))) as pool:
+            return list(pool.map(lambda bound: reduce(self.chunk(*bound)), self.bounds))
+
     def whole(self) -> Chunk:
         """Every line at once (fitting learns medians over all lines)."""
         return self.chunk(0, self.m) if self.m else Chunk(0, 0, *(np.zeros(0, np.int64),) * 3, *(np.zeros(0),) * 3,
                                                           np.zeros(0, np.int64))
 
 
+_ADD_LOCK = threading.Lock()
+
+
 def _sum_into(out: np.ndarray, codes: np.ndarray, weights=None) -> None:
-    """``out += bincount(codes, weights)`` over the range of codes present (claims of one chunk)."""
+    """``out += bincount(codes, weights)`` over the range of codes present (claims of one chunk).
+
+    The range may overlap another chunk's (claims need not come in order), so the addition
+    is serialised; it only adds zeros to the other chunk's claims, so the order does not matter.
+    """
     if len(codes) == 0:
         return
     lo, hi = int(codes.min()), int(codes.max()) + 1
-    out[lo:hi] += np.bincount(codes - lo, weights=weights, minlength=hi - lo)
+    counts = np.bincount(codes - lo, weights=weights, minlength=hi - lo)
+    with _ADD_LOCK:
+        out[lo:hi] += counts
 
 
 def _max_into(out: np.ndarray, codes: np.ndarray, values: np.ndarray) -> None:
@@ -136,15 +165,17 @@ def line_totals(lines: Lines, n: int) -> LineTotals:
     dup, active_days, exam_lines = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
     ha, hb = np.zeros(n), np.zeros(n)
     ncode = len(lines.code_values) + 1
-    for ch in lines.chunks():
+
+    def reduce(ch: Chunk) -> None:
         ci = ch.cidx
         _sum_into(count, ci)
         lo, hi = int(ci.min()), int(ci.max()) + 1
         by_kind = np.bincount((ci - lo) * k + np.maximum(ch.kind, 0), weights=ch.amount,
                               minlength=(hi - lo) * k)[: (hi - lo) * k].reshape(hi - lo, k)
-        item_total[lo:hi] += by_kind.sum(axis=1)
-        drug_amount[lo:hi] += by_kind[:, DRUG]
-        exam_amount[lo:hi] += by_kind[:, EXAM]
+        with _ADD_LOCK:
+            item_total[lo:hi] += by_kind.sum(axis=1)
+            drug_amount[lo:hi] += by_kind[:, DRUG]
+            exam_amount[lo:hi] += by_kind[:, EXAM]
         drug = ch.kind == DRUG
         _sum_into(drug_qty, ci[drug], ch.qty[drug])
         # duplicated lines: same claim, code and service day;
@@ -165,6 +196,8 @@ def line_totals(lines: Lines, n: int) -> LineTotals:
         _sum_into(ha, ci[ex], hash_u26(line_key, 1))
         _sum_into(hb, ci[ex], hash_u26(line_key, 2))
         _sum_into(exam_lines, ci[ex])
+
+    lines.map(reduce)
     exam_sig = np.where(exam_lines > 0, (ha.astype(np.int64) * 1_000_003 + hb.astype(np.int64)) * 64 + exam_lines % 64, -1)
     return LineTotals(count.astype(float), item_total, drug_amount, exam_amount, drug_qty, dup.astype(float),
                       active_days.astype(float), exam_lines, exam_sig)
@@ -185,6 +218,39 @@ class LineFeatures:
     drug_buys: tuple[np.ndarray, np.ndarray, np.ndarray]  # (claim, vocabulary code, units) of known drugs outside stays
 
 
+def _reference_prices(builder) -> np.ndarray:
+    """Each code's reference unit price (NaN = none) by column ``(region + 1) * 4 + tier`` (region -1 =
+    unknown): the median at providers of the same region and tier where known, else of the same
+    tier, else anywhere. Without regional medians, by column ``tier``."""
+    base, by_tier = builder.ref_price_, builder.ref_price_tier_
+    tier_ref = np.where(np.isnan(by_tier), base[:, None], by_tier)  # (codes, 4)
+    if builder.ref_price_region_ is None:
+        return tier_ref
+    by_region = builder.ref_price_region_.reshape(len(base), -1, 4)  # (codes, regions, 4)
+    regional = np.where(np.isnan(by_region), tier_ref[:, None, :], by_region)
+    return np.concatenate([tier_ref[:, None, :], regional], axis=1).reshape(len(base), -1)
+
+
+class _ItemFlags:
+    """Typical and core item sets of the contexts, looked up together (one gather per line when both are dense)."""
+
+    def __init__(self, typical, core):
+        self.typical, self.core = typical, core
+        self.table = None
+        if typical.table is not None and core.table is not None and typical.table.shape == core.table.shape:
+            self.table = (typical.table.astype(np.uint8) | (core.table.astype(np.uint8) << 1)).ravel()
+            self.shape = typical.table.shape
+
+    def lookup(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(atypical, core) per line: the code is not typical / is a core item of the row's context."""
+        if self.table is None or self.table.size == 0:
+            return ~self.typical.contains(rows, cols), self.core.contains(rows, cols)
+        ok = (cols >= 0) & (rows >= 0)
+        at = np.minimum(rows, self.shape[0] - 1) * self.shape[1] + cols
+        flags = np.where(ok, self.table[np.where(ok, at, 0)], 0)
+        return (flags & 1) == 0, (flags & 2) != 0
+
+
 def line_features(builder, b, lines: Lines, dx: np.ndarray, row: np.ndarray, implausible) -> LineFeatures:
     """Reduce the item lines of base ``b`` against ``builder``'s learned references, chunk by chunk.
 
@@ -200,25 +266,25 @@ def line_features(builder, b, lines: Lines, dx: np.ndarray, row: np.ndarray, imp
     region_c = None
     if builder.ref_price_region_ is not None:
         region_c = codes_in(builder.region_vocab_, b.prov_region_str)[b.vcode]
-    ctx_row = builder._context_row(b, dx)
     outside = b.care != INPATIENT
     ncode_vocab = len(builder.code_vocab_) + 1
     ncode_raw = len(lines.code_values) + 1
     from ._builder import _find, _share_below  # noqa: PLC0415 (the builder imports this module)
 
-    pairs, buys, drugs = [], [], []
-    for ch in lines.chunks():
+    # per claim, the column of the reference-price table (region × tier) and the row of the
+    # drug-price quantiles (diagnosis × care, else care type): looked up once per claim, not per line
+    ref_table = _reference_prices(builder)
+    ref_col = (np.maximum(region_c, -1) + 1) * 4 + tier_c if region_c is not None else tier_c
+    ctx_row = builder._context_row(b, dx)
+    found = _find(builder.drug_price_rows_, ctx_row)
+    drug_qrow = np.where(found >= 0, found, _find(builder.drug_price_rows_, b.care))
+    item_flags = _ItemFlags(builder.typical_items_, builder.core_items_)
+
+    def reduce(ch: Chunk):
         ci = ch.cidx
         code = vocab[ch.code_raw] if len(vocab) else np.full(len(ci), -1, np.int64)
         # prices against the learned catalogue reference
-        kc = np.maximum(code, 0)
-        ref = np.where(code >= 0, builder.ref_price_[kc], np.nan)
-        tier = tier_c[ci]
-        ref = np.where(code >= 0, np.where(np.isnan(builder.ref_price_tier_[kc, tier]), ref, builder.ref_price_tier_[kc, tier]), ref)
-        if region_c is not None:
-            region = region_c[ci]
-            by_region = builder.ref_price_region_[kc, np.maximum(region, 0) * 4 + tier]
-            ref = np.where((code >= 0) & (region >= 0) & ~np.isnan(by_region), by_region, ref)
+        ref = np.where(code >= 0, ref_table[np.maximum(code, 0), ref_col[ci]], np.nan)
         ratio = np.where(ref > 0, ch.price / np.where(ref > 0, ref, 1.0), 1.0)
         _max_into(out.price_ratio_max, ci, ratio)
         over = np.where(ref > 0, np.maximum(ch.amount - ch.qty * np.nan_to_num(ref), 0.0), 0.0)
@@ -227,24 +293,24 @@ def line_features(builder, b, lines: Lines, dx: np.ndarray, row: np.ndarray, imp
         # (their percentiles are looked up after the loop, in one call over every drug line, as before)
         drug = (ch.kind == DRUG) & (ch.price > 0)
         dci = ci[drug]
-        found = _find(builder.drug_price_rows_, ctx_row[dci])
-        qrow = np.where(found >= 0, found, _find(builder.drug_price_rows_, b.care[dci]))
+        qrow = drug_qrow[dci]
         has = qrow >= 0
-        drugs.append((dci, qrow[has], np.log(ch.price[drug][has]), has, ch.amount[drug]))
+        drugs = (dci, qrow[has], np.log(ch.price[drug][has]), has, ch.amount[drug])
         # items atypical for the diagnosis; core items of the group present
-        atyp = ~builder.typical_items_.contains(row[ci], code)
+        atyp, core = item_flags.lookup(row[ci], code)
         _sum_into(out.atypical, ci[atyp], ch.amount[atyp])
-        core = builder.core_items_.contains(row[ci], code)
         present = pd.unique(ci[core] * ncode_vocab + code[core]) // ncode_vocab
         _sum_into(out.core_present, present)
         bad = implausible(builder.code_profile_, code, b.female[ci], b.age[ci])
         _sum_into(out.implausible, ci[bad], np.ones(int(bad.sum())))
         # one row per (claim, exam code); drug purchases outside stays
         ex = ch.kind == EXAM
-        pairs.append(pd.unique(ci[ex] * ncode_raw + ch.code_raw[ex]))
         buy = (ch.kind == DRUG) & (code >= 0)
         buy &= outside[ci]
-        buys.append((ci[buy], code[buy], ch.qty[buy]))
+        return drugs, pd.unique(ci[ex] * ncode_raw + ch.code_raw[ex]), (ci[buy], code[buy], ch.qty[buy])
+
+    done = lines.map(reduce)
+    drugs, pairs, buys = [d[0] for d in done], [d[1] for d in done], [d[2] for d in done]
     if drugs:
         dci, qrow, logp, has, w = (np.concatenate([d[i] for d in drugs]) for i in range(5))
         pct = np.full(len(dci), 0.5)
