@@ -15,6 +15,7 @@ from ._copurchase import co_purchase_days
 from ._lines import Lines, line_features, line_totals
 from ._prep import (binomial_excess_z, cat_codes, codes_in, count_by, days, distinct_per, group_max, group_nunique,
                     group_quantiles, group_sum, robust_location_scale, stouffer_excess_z, window_counts)
+from ._swap import substitutes, swap_lift
 
 CARE = ("outpatient", "chronic", "inpatient", "pharmacy")
 INPATIENT, PHARMACY = 2, 3
@@ -215,6 +216,10 @@ class FeatureBuilder(BaseEstimator):
         keys = keys[counts >= self.min_peers]
         self.drug_price_rows_ = keys
         self.drug_price_q_ = group_quantiles(frame_vals, frame_rows, keys, _QS)
+        # drug swapping: each drug's substitutes (billed for the same diagnoses alike) and its premium over them
+        pair = pd.unique(b.cidx[drug].astype(np.int64) * (v + 1) + code[drug])
+        self.substitutes_ = substitutes(self._context_row(b, dx), pair // (v + 1), pair % (v + 1), self.ref_price_, v,
+                                        min_claims=self.min_peers)
         # share of the claims of a context (category×care, and care type alone) billing each code
         ctx_dx, ctx_care = np.where(dx >= 0, dx * 4 + b.care, -1), -(b.care + 1)
         pairs = pd.DataFrame({"claim": b.cidx, "code": code}).drop_duplicates()
@@ -451,6 +456,9 @@ class FeatureBuilder(BaseEstimator):
         ncode = len(self.code_vocab_) + 1
         pair = pd.unique(claim * ncode + code)
         out["drug_line_lift"] = _code_lift(b, pair // ncode, pair % ncode, cls, ncode)
+        # ... and a dear drug billed here far more often among its substitutes than at peers (fraudkit.features._swap)
+        subs = getattr(self, "substitutes_", None)  # models fitted before it have none: 1
+        out["drug_swap_lift"] = np.ones(n) if subs is None else swap_lift(subs, *b.line_features.drug_pairs, b.vcode, cls, n)
 
     # ---------------------------------------------------------------- patients
     def _patients(self, b: _Base, claims: pd.DataFrame) -> pd.DataFrame:

@@ -65,6 +65,7 @@ CLAIM_COLUMNS: dict[str, str] = {
     "patient_max_claims_30d": "the patient's largest number of claims in any 30-day window",
     "co_purchase_days": "most days on which the card bought the same drug at the same provider on the same day as one other card (family cards, card pools)",
     "drug_line_lift": "largest lift of the claim's drug codes outside stays at its provider: claims billing the code there / claims expected from the provider's volume and its type × tier peers",
+    "drug_swap_lift": "drug swapping: largest lift, over the claim's drugs dearer than their substitutes (drugs billed for the same diagnosis categories × care types in the same proportions, cosine ≥ 0.95 at fit; premium = log reference price − use-weighted mean log reference price of the substitutes > 0.05), of the provider's claims billing the drug against those expected from its claims billing any substitute and the drug's share among the substitutes at its type × tier peers (provider left out), (n + 1) / (expected + 1); only where the excess is significant (binomial z > 3), else 1",
 }
 
 #: Patient feature table (index ``patient_id``). Drug quantity becomes days of supply through each
@@ -272,6 +273,7 @@ _SENTENCES = {
     "implausible_lines": lambda r: f"{_n(r.get('implausible_lines'))} item(s) implausible for the patient's sex or age",
     "implausible_dx": lambda r: "diagnosis implausible for the patient's sex or age",
     "drug_line_lift": lambda r: f"a drug billed here {_times(r.get('drug_line_lift'))} as often as at similar providers",
+    "drug_swap_lift": lambda r: f"a drug dearer than its substitutes billed here {_times(r.get('drug_swap_lift'))} as often, among them, as at similar providers",
     "co_purchase_days": lambda r: f"card bought the same drug at the same place and day as another card on {_n(r.get('co_purchase_days'))} days",
     "patient_supply_ratio": lambda r: f"patient supplied {_times(r.get('patient_supply_ratio'))} the days elapsed in drugs",
     "patient_pharmacies_90d": lambda r: f"patient uses {_n(r.get('patient_pharmacies_90d'))} pharmacies per 90 days",

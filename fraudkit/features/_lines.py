@@ -216,6 +216,7 @@ class LineFeatures:
     implausible: np.ndarray  # lines implausible for the patient's sex or age
     exam_pairs: tuple[np.ndarray, np.ndarray]  # (claim, item code) of each distinct exam code of a claim
     drug_buys: tuple[np.ndarray, np.ndarray, np.ndarray]  # (claim, vocabulary code, units) of known drugs outside stays
+    drug_pairs: tuple[np.ndarray, np.ndarray] = None  # distinct (claim, vocabulary code) of known, priced drug lines
 
 
 def _reference_prices(builder) -> np.ndarray:
@@ -307,10 +308,12 @@ def line_features(builder, b, lines: Lines, dx: np.ndarray, row: np.ndarray, imp
         ex = ch.kind == EXAM
         buy = (ch.kind == DRUG) & (code >= 0)
         buy &= outside[ci]
-        return drugs, pd.unique(ci[ex] * ncode_raw + ch.code_raw[ex]), (ci[buy], code[buy], ch.qty[buy])
+        known = drug & (code >= 0)
+        return (drugs, pd.unique(ci[ex] * ncode_raw + ch.code_raw[ex]), (ci[buy], code[buy], ch.qty[buy]),
+                pd.unique(ci[known] * ncode_vocab + code[known]))
 
     done = lines.map(reduce)
-    drugs, pairs, buys = [d[0] for d in done], [d[1] for d in done], [d[2] for d in done]
+    drugs, pairs, buys, dpairs = ([d[i] for d in done] for i in range(4))
     if drugs:
         dci, qrow, logp, has, w = (np.concatenate([d[i] for d in drugs]) for i in range(5))
         pct = np.full(len(dci), 0.5)
@@ -322,4 +325,6 @@ def line_features(builder, b, lines: Lines, dx: np.ndarray, row: np.ndarray, imp
     out.exam_pairs = (pair // ncode_raw, pair % ncode_raw)
     cat = (lambda i, dtype: np.concatenate([x[i] for x in buys]) if buys else np.zeros(0, dtype))
     out.drug_buys = (cat(0, np.int64), cat(1, np.int64), cat(2, float))
+    dpair = np.concatenate(dpairs) if dpairs else np.zeros(0, np.int64)
+    out.drug_pairs = (dpair // ncode_vocab, dpair % ncode_vocab)
     return out
