@@ -50,3 +50,13 @@ def run_cli(monkeypatch, capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def default_200k():
+    """A default-scenario batch of 200,000 claims (seed 5), its labels and its features (fitted on itself)."""
+    from fraudkit.features import FeatureBuilder
+    from fraudkit.synthetic import Scenario, generate
+
+    batch, labels = generate(Scenario.from_yaml("synthetic/default.yaml"), n_claims=200_000, seed=5)
+    return batch, labels, FeatureBuilder().fit(batch).transform(batch)

@@ -2,7 +2,6 @@
 lift of a dear substitute at its provider."""
 
 import numpy as np
-import pytest
 
 from fraudkit.features._swap import substitutes, swap_lift
 
@@ -60,15 +59,6 @@ def test_empty_inputs():
     assert (subs.premium == 0).all()
     assert (swap_lift(subs, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(4, np.int64),
                       np.zeros(4, np.int64), 4) == 1.0).all()
-
-
-@pytest.fixture(scope="module")
-def default_200k():
-    from fraudkit.features import FeatureBuilder
-    from fraudkit.synthetic import Scenario, generate
-
-    batch, labels = generate(Scenario.from_yaml("synthetic/default.yaml"), n_claims=200_000, seed=5)
-    return batch, labels, FeatureBuilder().fit(batch).transform(batch)
 
 
 def test_swapped_claims_stand_out(default_200k):

@@ -16,6 +16,7 @@ from ._lines import Lines, line_features, line_totals
 from ._prep import (binomial_excess_z, cat_codes, codes_in, count_by, days, distinct_per, group_max, group_nunique,
                     group_quantiles, group_sum, robust_location_scale, stouffer_excess_z, window_counts)
 from ._swap import substitutes, swap_lift
+from ._upcoding import cheaper_group_llr, item_profiles
 
 CARE = ("outpatient", "chronic", "inpatient", "pharmacy")
 INPATIENT, PHARMACY = 2, 3
@@ -237,6 +238,12 @@ class FeatureBuilder(BaseEstimator):
         core = share >= 0.5
         self.core_items_ = _PairSet(row[core], use_code[core], n_rows, v)
         self.core_count_ = np.bincount(row[core], minlength=n_rows)[:n_rows].astype(float)
+        # upcoding: each inpatient diagnosis group's item profile and median cost (fraudkit.features._upcoding)
+        stats = self.peer_stats_[1]
+        groups = ctx_claims.index.to_numpy(dtype=np.int64)  # with their own peer statistics (min_peers stays)
+        groups = np.sort(groups[(groups >= 0) & (groups % 4 == INPATIENT) & np.isin(groups, stats.index.to_numpy(dtype=np.int64))])
+        self.item_profiles_ = item_profiles(groups, ctx_claims.reindex(groups).to_numpy(), ctx, use_code, use.to_numpy(),
+                                            stats["med_log_cost"].reindex(groups).to_numpy(), v)
         # sex and age profile of each code and diagnosis category
         rng = np.random.default_rng(self.random_state)
         sample = rng.choice(b.m, self.max_fit_lines, replace=False) if b.m > self.max_fit_lines else np.arange(b.m)
@@ -433,6 +440,11 @@ class FeatureBuilder(BaseEstimator):
         # implausible for sex or age
         out["implausible_lines"] = b.line_features.implausible
         out["implausible_dx"] = _implausible(self.dx_profile_, dx, b.female, b.age).astype(float)
+        # upcoding: a cheaper diagnosis group explains the stay's items better than the one billed
+        profiles = getattr(self, "item_profiles_", None)  # models fitted before it have none: 0
+        stay_group = np.where((dx >= 0) & (b.care == INPATIENT), dx * 4 + b.care, -1)
+        out["cheaper_dx_llr"] = (np.zeros(n) if profiles is None else
+                                 cheaper_group_llr(profiles, stay_group, *b.line_features.stay_pairs, n))
         return out
 
     def _exam_patterns(self, b: _Base, out: pd.DataFrame) -> None:

@@ -66,6 +66,7 @@ CLAIM_COLUMNS: dict[str, str] = {
     "co_purchase_days": "most days on which the card bought the same drug at the same provider on the same day as one other card (family cards, card pools)",
     "drug_line_lift": "largest lift of the claim's drug codes outside stays at its provider: claims billing the code there / claims expected from the provider's volume and its type × tier peers",
     "drug_swap_lift": "drug swapping: largest lift, over the claim's drugs dearer than their substitutes (drugs billed for the same diagnosis categories × care types in the same proportions, cosine ≥ 0.95 at fit; premium = log reference price − use-weighted mean log reference price of the substitutes > 0.05), of the provider's claims billing the drug against those expected from its claims billing any substitute and the drug's share among the substitutes at its type × tier peers (provider left out), (n + 1) / (expected + 1); only where the excess is significant (binomial z > 3), else 1",
+    "cheaper_dx_llr": "upcoding: how much better (log-likelihood) the inpatient stay's item codes fit the Bernoulli item profile of a cheaper inpatient diagnosis group (lower median cost; profiles learned at fit) than the group billed; 0 where none fits better or the group is unknown",
 }
 
 #: Patient feature table (index ``patient_id``). Drug quantity becomes days of supply through each
@@ -181,11 +182,14 @@ Z_UNITS: frozenset[str] = frozenset(c for c in PROVIDER_COLUMNS if c.endswith("_
 #: ``drug_swap_lift`` stands in for ``drug_price_pct`` (which still feeds the providers'
 #: ``expensive_drug_*``): on default 1M (seed 31, forest seeds 31 and 1-5) drug-swapping recall in
 #: the top 5 % 0.47 -> 0.73, over-charging 0.82 -> 0.89, claim PR-AUC 0.46 -> 0.48, upcoding 0.58 -> 0.56.
+#: ``cheaper_dx_llr`` (forest seeds 0 / 31): upcoding recall 0.64 / 0.63 -> 0.84 / 0.81 on default 1M
+#: (claim PR-AUC 0.49 / 0.47 -> 0.51 / 0.48), 0.65 / 0.60 -> 0.80 / 0.78 on hard 300k, and 0.67 / 0.73 ->
+#: 0.87 / 0.80 on a batch planted by other code (benchmarks/foreign.py, seed 1).
 CLAIM_MODEL_FEATURES = [
     "cost_z", "los_z", "drug_cost_z", "dup_share", "price_ratio_max", "overprice_share", "drug_swap_lift",
     "atypical_share", "core_missing_share", "empty_day_share", "claims_during_stay", "split_stay", "cohort_lift",
     "same_day_dx_lift", "out_of_region", "regions_same_day", "exam_pattern_lift", "implausible_lines", "implausible_dx",
-    "patient_supply_ratio", "patient_pharmacies_90d", "co_purchase_days", "drug_line_lift",
+    "patient_supply_ratio", "patient_pharmacies_90d", "co_purchase_days", "drug_line_lift", "cheaper_dx_llr",
 ]
 
 #: Patient columns the detectors model by default. ``co_purchase_days`` is modelled on claims only:
@@ -277,6 +281,7 @@ _SENTENCES = {
     "implausible_dx": lambda r: "diagnosis implausible for the patient's sex or age",
     "drug_line_lift": lambda r: f"a drug billed here {_times(r.get('drug_line_lift'))} as often as at similar providers",
     "drug_swap_lift": lambda r: f"a drug dearer than its substitutes billed here {_times(r.get('drug_swap_lift'))} as often, among them, as at similar providers",
+    "cheaper_dx_llr": lambda r: "the stay's items are those of a cheaper diagnosis than the one billed",
     "co_purchase_days": lambda r: f"card bought the same drug at the same place and day as another card on {_n(r.get('co_purchase_days'))} days",
     "patient_supply_ratio": lambda r: f"patient supplied {_times(r.get('patient_supply_ratio'))} the days elapsed in drugs",
     "patient_pharmacies_90d": lambda r: f"patient uses {_n(r.get('patient_pharmacies_90d'))} pharmacies per 90 days",

@@ -217,6 +217,7 @@ class LineFeatures:
     exam_pairs: tuple[np.ndarray, np.ndarray]  # (claim, item code) of each distinct exam code of a claim
     drug_buys: tuple[np.ndarray, np.ndarray, np.ndarray]  # (claim, vocabulary code, units) of known drugs outside stays
     drug_pairs: tuple[np.ndarray, np.ndarray] = None  # distinct (claim, vocabulary code) of known, priced drug lines
+    stay_pairs: tuple[np.ndarray, np.ndarray] = None  # distinct (claim, vocabulary code) of known items of inpatient claims
 
 
 def _reference_prices(builder) -> np.ndarray:
@@ -309,11 +310,12 @@ def line_features(builder, b, lines: Lines, dx: np.ndarray, row: np.ndarray, imp
         buy = (ch.kind == DRUG) & (code >= 0)
         buy &= outside[ci]
         known = drug & (code >= 0)
+        stay = ~outside[ci] & (code >= 0)
         return (drugs, pd.unique(ci[ex] * ncode_raw + ch.code_raw[ex]), (ci[buy], code[buy], ch.qty[buy]),
-                pd.unique(ci[known] * ncode_vocab + code[known]))
+                pd.unique(ci[known] * ncode_vocab + code[known]), pd.unique(ci[stay] * ncode_vocab + code[stay]))
 
     done = lines.map(reduce)
-    drugs, pairs, buys, dpairs = ([d[i] for d in done] for i in range(4))
+    drugs, pairs, buys, dpairs, spairs = ([d[i] for d in done] for i in range(5))
     if drugs:
         dci, qrow, logp, has, w = (np.concatenate([d[i] for d in drugs]) for i in range(5))
         pct = np.full(len(dci), 0.5)
@@ -327,4 +329,6 @@ def line_features(builder, b, lines: Lines, dx: np.ndarray, row: np.ndarray, imp
     out.drug_buys = (cat(0, np.int64), cat(1, np.int64), cat(2, float))
     dpair = np.concatenate(dpairs) if dpairs else np.zeros(0, np.int64)
     out.drug_pairs = (dpair // ncode_vocab, dpair % ncode_vocab)
+    spair = np.concatenate(spairs) if spairs else np.zeros(0, np.int64)
+    out.stay_pairs = (spair // ncode_vocab, spair % ncode_vocab)
     return out
