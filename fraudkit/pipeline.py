@@ -357,7 +357,7 @@ class FraudModel:
 
         step("prioritise")
         claim_index = pd.Index(claims["claim_id"])
-        claim_scores = pd.DataFrame({k: v.reindex(claim_index) for k, v in claim_cols.items()})
+        claim_scores = _aligned_frame(claim_cols, claim_index)
         claim_combined = combine_scores(claim_scores, cfg.weights, fences=cfg.fences)
         scored = claims[["claim_id", "patient_id", "provider_id", "doctor_id", "care_type", "admit_date",
                          "discharge_date", "diagnosis", "total_amount", "fund_paid"]].copy()
@@ -367,7 +367,7 @@ class FraudModel:
         scored["suspicion"] = claim_combined["suspicion"].to_numpy()
         evidence = claim_combined["evidence"].to_numpy()
         n_flag = max(1, int(round(cfg.flag_share * len(scored))))
-        order = np.lexsort((scored["claim_id"].to_numpy(), -evidence))
+        order = _top_order(-evidence, scored["claim_id"], n_flag)
         flagged = np.zeros(len(scored), dtype=bool)
         flagged[order[:n_flag]] = True
         scored["flagged"] = flagged
@@ -376,20 +376,22 @@ class FraudModel:
 
         # claim reasons for the most suspicious flagged claims
         scored["reasons"] = ""
-        explain_ids = scored["claim_id"].to_numpy()[order[: min(n_flag, cfg.explain_claims)]]
+        explain_rows = order[: min(n_flag, cfg.explain_claims)]
         claim_det = self.detectors_["claim_features"]
-        claim_expl = claim_det.explain(features.claims.loc[explain_ids], top=3)
+        if features.claims.index.equals(claim_index):  # the feature rows are the claims': by position
+            claim_expl = claim_det.explain(features.claims.iloc[explain_rows], top=3)
+        else:
+            claim_expl = claim_det.explain(features.claims.loc[scored["claim_id"].to_numpy()[explain_rows]], top=3)
         if len(claim_expl):
-            joined = claim_expl.sort_values(["id", "rank"]).groupby("id", sort=False)["reason"].agg(" | ".join)
-            scored["reasons"] = scored["claim_id"].map(joined).fillna("")
+            scored["reasons"] = _claim_reasons(claim_expl, scored["claim_id"], explain_rows)
 
         # lift claims and patients to providers
         # claim outliers count for a provider by their excess over chance (size-aware), not their mean
-        provider_cols["claim_outliers"] = rollup(claim_scores["claim_features"], claims)["excess"]
-        if cfg.weights.get("patient_outliers", 0) > 0:
-            provider_cols["patient_outliers"] = rollup(claim_scores["patient_features"], claims)["top_score"]
         provider_index = pd.Index(batch.providers["provider_id"])
-        provider_scores = pd.DataFrame({k: v.reindex(provider_index) for k, v in provider_cols.items()})
+        provider_cols["claim_outliers"] = _rollup(claim_scores["claim_features"], claims, provider_index)["excess"]
+        if cfg.weights.get("patient_outliers", 0) > 0:
+            provider_cols["patient_outliers"] = _rollup(claim_scores["patient_features"], claims, provider_index)["top_score"]
+        provider_scores = _aligned_frame(provider_cols, provider_index)
         groups = batch.providers.set_index("provider_id")["provider_type"].astype(str) if cfg.peer_groups else None
         weights = cfg.weights
         if outcomes is not None:
@@ -413,15 +415,24 @@ class FraudModel:
             ranked = mark_inspected(ranked, outcomes, inspections)
 
         patient_index = pd.Index(batch.patients["patient_id"])
-        patient_cols["claim_outliers"] = rollup(claim_scores["claim_features"], claims, by="patient_id")["top_score"]
-        patient_scores = pd.DataFrame({k: v.reindex(patient_index) for k, v in patient_cols.items()})
+        patient_codes = _codes(patient_index, claims["patient_id"])
+        patient_cols["claim_outliers"] = _rollup(claim_scores["claim_features"], claims, patient_index, by="patient_id",
+                                                 codes=patient_codes)["top_score"]
+        patient_scores = _aligned_frame(patient_cols, patient_index)
         patient_combined = combine_scores(patient_scores, cfg.weights, fences=cfg.fences)
-        by_patient = claims.groupby("patient_id", observed=True)
+        if patient_codes is not None:  # group by integer codes: the same sums in the same order
+            n_claims = np.bincount(patient_codes, minlength=len(patient_index)).astype(int)
+            fund = pd.Series(claims["fund_paid"].to_numpy()).groupby(patient_codes).sum().round(2)
+            fund = fund.reindex(np.arange(len(patient_index))).fillna(0.0).to_numpy()
+        else:
+            by_patient = claims.groupby("patient_id", observed=True)
+            n_claims = by_patient.size().reindex(patient_index).fillna(0).astype(int).to_numpy()
+            fund = by_patient["fund_paid"].sum().round(2).reindex(patient_index).fillna(0.0).to_numpy()
         patients = pd.DataFrame({
             "patient_id": patient_index,
             "suspicion": patient_combined["suspicion"].to_numpy(),
-            "claims": by_patient.size().reindex(patient_index).fillna(0).astype(int).to_numpy(),
-            "fund_paid": by_patient["fund_paid"].sum().round(2).reindex(patient_index).fillna(0.0).to_numpy(),
+            "claims": n_claims,
+            "fund_paid": fund,
         })
         for k in patient_scores.columns:
             patients[f"score_{k}"] = patient_scores[k].to_numpy()
@@ -484,6 +495,75 @@ class FraudModel:
         weight = np.array([strength.get(d, pd.Series(dtype=float)).get(i, 0.0) for d, i in zip(reasons["detector"], reasons["id"])])
         reasons["strength"] = weight / reasons["rank"].clip(lower=1).to_numpy(dtype=float)
         return reasons
+
+
+def _aligned_frame(columns: dict[str, pd.Series], index: pd.Index) -> pd.DataFrame:
+    """``DataFrame({k: v.reindex(index)})``; a Series already indexed like ``index`` is taken as it is
+    (one comparison per distinct index object instead of a hash lookup of every id per column)."""
+    same: dict[int, bool] = {}
+    data = {}
+    for k, v in columns.items():
+        key = id(v.index)
+        if key not in same:
+            same[key] = v.index is index or (len(v.index) == len(index) and v.index.equals(index))
+        data[k] = v.to_numpy() if same[key] else v.reindex(index).to_numpy()
+    return pd.DataFrame(data, index=index, columns=list(columns))
+
+
+def _top_order(keys: np.ndarray, ids: pd.Series, n: int) -> np.ndarray:
+    """The first ``n`` of ``np.lexsort((ids, keys))``: the candidates up to the n-th smallest key
+    (ties included) sorted alone, instead of all rows by their string ids."""
+    if n >= len(keys) or np.isnan(keys).any():
+        return np.lexsort((ids.to_numpy(), keys))
+    kth = np.partition(keys, n - 1)[n - 1]
+    candidates = np.flatnonzero(keys <= kth)
+    return candidates[np.lexsort((ids.iloc[candidates].to_numpy(), keys[candidates]))][:n]
+
+
+def _claim_reasons(explained: pd.DataFrame, claim_ids: pd.Series, rows: np.ndarray) -> pd.Series:
+    """Each claim's reasons joined with " | " in rank order ("" for claims not explained).
+
+    ``explained`` is ``explain`` of the claims at positions ``rows`` (ids unique): its rows come
+    per claim in that order, ranks ascending, so the joins need no sort or lookup by string id.
+    """
+    from fraudkit.features._prep import codes_in
+
+    ids = explained["id"]
+    pos = codes_in(pd.Index(claim_ids.to_numpy()[rows]), ids)
+    ranks = explained["rank"].to_numpy()
+    if (pos < 0).any() or len(pos) > 1 and not (np.all((pos[1:] > pos[:-1]) | ((pos[1:] == pos[:-1]) & (ranks[1:] > ranks[:-1])))):
+        joined = explained.sort_values(["id", "rank"]).groupby("id", sort=False)["reason"].agg(" | ".join)
+        return claim_ids.map(joined).fillna("")
+    reasons = explained["reason"].tolist()
+    starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
+    ends = np.r_[starts[1:], len(pos)]
+    out = np.full(len(claim_ids), "", dtype=object)
+    out[rows[pos[starts]]] = [" | ".join(reasons[a:b]) for a, b in zip(starts.tolist(), ends.tolist())]
+    return pd.Series(out, index=claim_ids.index, dtype=claim_ids.dtype)
+
+
+def _codes(index: pd.Index, keys: pd.Series) -> np.ndarray | None:
+    """Position of each key in ``index`` (unique), or None when one is missing or the index repeats."""
+    from fraudkit.features._prep import codes_in
+
+    if not index.is_unique:
+        return None
+    codes = codes_in(index, keys)
+    return None if (codes < 0).any() else codes
+
+
+def _rollup(claim_scores: pd.Series, claims: pd.DataFrame, index: pd.Index, by: str = "provider_id",
+            codes: np.ndarray | None = None) -> pd.DataFrame:
+    """``rollup(claim_scores, claims, by).reindex(index)``, grouping by integer positions in ``index``
+    instead of string ids: the same group sums, in the same row order."""
+    if codes is None:
+        codes = _codes(index, claims[by])
+    if codes is None or not claim_scores.index.equals(pd.Index(claims["claim_id"])):
+        return rollup(claim_scores, claims, by=by).reindex(index)
+    coded = pd.DataFrame({"claim_id": np.arange(len(claims)), by: codes, "fund_paid": claims["fund_paid"].to_numpy()})
+    out = rollup(pd.Series(claim_scores.to_numpy()), coded, by=by).reindex(np.arange(len(index)))
+    out.index = index
+    return out
 
 
 def _lookup(scores: pd.Series, keys: pd.Series) -> np.ndarray:

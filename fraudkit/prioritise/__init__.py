@@ -80,10 +80,22 @@ def detector_evidence(scores: pd.Series, groups: pd.Series | None = None, fence_
     >>> detector_evidence(pd.Series([1.0, 2.0, 3.0, 4.0, 100.0]), fence_factor=3.0).round(2).tolist()
     [0.0, 0.0, 0.0, 0.0, 1.61]
     """
+    if groups is None:  # by position: no alignment of (Arrow string) ids, same numbers
+        return pd.Series(_evidence(scores.to_numpy(), fence_factor), index=scores.index, name=scores.name)
     evidence = -np.log(tail_probability(scores, groups))
     if fence_factor is not None:
         evidence = evidence.where(scores > fence(scores.dropna(), fence_factor), 0.0)
     return evidence
+
+
+def _evidence(values: np.ndarray, fence_factor: float | None = None) -> np.ndarray:
+    """:func:`detector_evidence` without groups, of a plain array (the same pandas operations on a
+    RangeIndex: aligning string ids would convert them to Python objects several times per detector)."""
+    scores = pd.Series(values)
+    evidence = -np.log(tail_probability(scores))
+    if fence_factor is not None:
+        evidence = evidence.where(scores > fence(scores.dropna(), fence_factor), 0.0)
+    return evidence.to_numpy()
 
 
 def combine_scores(
@@ -124,15 +136,19 @@ def combine_scores(
     used = [c for c in scores.columns if scores[c].notna().any() and weights.get(c, 1.0) > 0]
     if not used:
         raise ValueError("no detector produced scores to combine")
-    statistic = pd.Series(0.0, index=scores.index)
+    statistic = np.zeros(len(scores))
     total_weight = 0.0
     fences = dict(fences or {})
     for column in used:
         w = float(weights.get(column, 1.0))
-        statistic += 2.0 * w * detector_evidence(scores[column], groups, fences.get(column))
+        if groups is None:
+            evidence = _evidence(scores[column].to_numpy(), fences.get(column))
+        else:
+            evidence = detector_evidence(scores[column], groups, fences.get(column)).to_numpy()
+        statistic += 2.0 * w * evidence
         total_weight += w
     dof = 2.0 * total_weight
-    log_sf = stats.chi2.logsf(statistic.to_numpy(), dof)
+    log_sf = stats.chi2.logsf(statistic, dof)
     return pd.DataFrame(
         {"suspicion": np.clip(-np.expm1(log_sf), 0.0, 1.0) + 0.0, "evidence": np.maximum(-log_sf, 0.0) + 0.0},  # no -0.0
         index=scores.index,
@@ -145,7 +161,36 @@ def money_at_stake(claims: pd.DataFrame, by: str = "provider_id") -> pd.Series:
     ``claims`` needs ``by``, ``fund_paid``, ``suspicion`` and ``flagged``.
     """
     at_stake = claims["fund_paid"].where(claims["flagged"], 0.0) * claims["suspicion"]
-    return at_stake.groupby(claims[by].to_numpy(), observed=True).sum().round(2)
+    return _GroupKey(claims[by]).sum(at_stake).round(2)
+
+
+class _GroupKey:
+    """Group rows by a column of ids through integer codes (Arrow's dictionary encoding of string ids)
+    instead of Python strings; sums are pandas' own, over the same rows in the same order."""
+
+    def __init__(self, keys: pd.Series):
+        codes, uniques = pd.factorize(keys, use_na_sentinel=True)
+        self.keys, self.ok = keys, bool(len(codes) == 0 or codes.min() >= 0)
+        self.codes, self.labels = codes, pd.Index(uniques)
+
+    def _grouped(self, values: pd.Series):
+        if not self.ok:  # missing ids: pandas drops them
+            return values.groupby(self.keys.to_numpy(), observed=True), None
+        return pd.Series(values.to_numpy()).groupby(self.codes), self.labels
+
+    def _labelled(self, result: pd.Series, labels) -> pd.Series:
+        if labels is not None:
+            result.index = labels[result.index.to_numpy()]
+        return result
+
+    def sum(self, values: pd.Series) -> pd.Series:
+        grouped, labels = self._grouped(values)
+        return self._labelled(grouped.sum(), labels)
+
+    def size(self) -> pd.Series:
+        if not self.ok:
+            return self.keys.groupby(self.keys.to_numpy(), observed=True).size()
+        return pd.Series(np.bincount(self.codes, minlength=len(self.labels)).astype(np.int64), index=self.labels)
 
 
 def rank_providers(
@@ -192,11 +237,12 @@ def rank_providers(
     table = table.join(provider_scores, how="left")
     table["suspicion"] = table["suspicion"].fillna(0.0)
     table["evidence"] = table["evidence"].fillna(0.0)
-    by_provider = claims.groupby(claims["provider_id"].to_numpy(), observed=True)
-    table["fund_paid"] = by_provider["fund_paid"].sum().round(2).reindex(table.index).fillna(0.0)
+    by_provider = _GroupKey(claims["provider_id"])
+    table["fund_paid"] = by_provider.sum(claims["fund_paid"]).round(2).reindex(table.index).fillna(0.0)
     table["claims"] = by_provider.size().reindex(table.index).fillna(0).astype(int)
-    table["flagged_claims"] = by_provider["flagged"].sum().reindex(table.index).fillna(0).astype(int)
-    table["money_at_stake"] = money_at_stake(claims).reindex(table.index).fillna(0.0)
+    table["flagged_claims"] = by_provider.sum(claims["flagged"]).reindex(table.index).fillna(0).astype(int)
+    at_stake = claims["fund_paid"].where(claims["flagged"], 0.0) * claims["suspicion"]
+    table["money_at_stake"] = by_provider.sum(at_stake).round(2).reindex(table.index).fillna(0.0)
 
     top = claims[claims["flagged"]].sort_values(["suspicion", "fund_paid", "claim_id"], ascending=[False, False, True])
     top = top.groupby(top["provider_id"].to_numpy(), observed=True).head(evidence_claims)
