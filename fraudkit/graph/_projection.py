@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -17,13 +20,38 @@ _SIDES = ("institution", "hospital", "clinic", "pharmacy", "provider", "doctor")
 _LN10 = np.log(10.0)
 
 
+#: Sides and region matrices of a network while :func:`cached_sides` is open for it: the ring
+#: detector asks for the same sides at every level of sharing, and again for its patients' scores
+#: (read-only matrices, computed once, released when the block ends).
+_SIDE_CACHE: "weakref.WeakKeyDictionary[ClaimsNetwork, dict]" = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def cached_sides(net: ClaimsNetwork):
+    """Within the block, ``_side`` and the chance model's region matrices are computed once for ``net``."""
+    try:
+        _SIDE_CACHE[net] = {}
+    except TypeError:  # not weakly referenceable: no cache
+        yield
+        return
+    try:
+        yield
+    finally:
+        _SIDE_CACHE.pop(net, None)
+
+
 def _side(net: ClaimsNetwork, side: str, min_claims: int = 1):
     """(binary patients x entities, money matrix, ids, kinds) for one side of the projection.
 
     A patient counts for an entity when it has at least ``min_claims`` claims there.
+    The result is cached per network; callers must not modify it.
     """
     if side not in _SIDES:
         raise ValueError(f"side must be one of {_SIDES}, got {side!r}")
+    return _cached(net, ("side", side, min_claims), lambda: _side_uncached(net, side, min_claims))
+
+
+def _side_uncached(net: ClaimsNetwork, side: str, min_claims: int = 1):
     if side == "doctor":
         counts, money = net.patient_doctor, net.patient_doctor_money
         ids, kinds = net.doctor_ids, np.full(net.n_doctors, "doctor", dtype=object)
@@ -163,17 +191,43 @@ def _regions(net: ClaimsNetwork, side: str, cols: np.ndarray) -> np.ndarray | No
     return region[cols]
 
 
-def _expected(net: ClaimsNetwork, lb, rb, i, j, stratify: bool, lregion=None, rregion=None) -> np.ndarray:
+def _cached(net: ClaimsNetwork, key, make):
+    """``make()``, computed once per network and key inside :func:`cached_sides`."""
+    try:
+        cache = _SIDE_CACHE.get(net)
+    except TypeError:
+        cache = None
+    if cache is None:
+        return make()
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
+def _patient_regions(net: ClaimsNetwork, stratify: bool):
+    """Patients x regions indicator of active patients, and each region's active patients."""
     active = np.asarray((net.patient_provider.sum(axis=1))).ravel() > 0
     if stratify and net.patient_region is not None:
         region_codes, regions = pd.factorize(pd.Series(net.patient_region))
     else:
         region_codes, regions = np.zeros(net.n_patients, dtype=np.int64), [None]
     n_regions = max(len(regions), 1)
-    # patients x regions indicator of active patients
     rows = np.flatnonzero(active & (region_codes >= 0))
     ind = sp.csr_matrix((np.ones(len(rows)), (rows, region_codes[rows])), shape=(net.n_patients, n_regions))
     total = np.asarray(ind.sum(axis=0)).ravel()
+    return n_regions, ind, total
+
+
+def _seen_in_regions(net: ClaimsNetwork, visits):
+    """Patients x the regions of providers (``visits``): claims there (CSC)."""
+    visit = pd.Index(visits).get_indexer(net.provider_region)
+    where = sp.csr_matrix((np.ones(len(visit)), (np.arange(len(visit)), visit)), shape=(len(visit), len(visits)))
+    return (net.patient_provider @ where).tocsc()
+
+
+def _expected(net: ClaimsNetwork, lb, rb, i, j, stratify: bool, lregion=None, rregion=None) -> np.ndarray:
+    # patients x regions indicator of active patients
+    n_regions, ind, total = _cached(net, ("patient_regions", bool(stratify)), lambda: _patient_regions(net, stratify))
     left_by_region = (lb.T.tocsr() @ ind).toarray() if n_regions <= 512 else None
     right_by_region = (rb.T.tocsr() @ ind).toarray() if n_regions <= 512 else None
     if left_by_region is None:  # very many regions: fall back to one region
@@ -185,18 +239,18 @@ def _expected(net: ClaimsNetwork, lb, rb, i, j, stratify: bool, lregion=None, rr
     for a in range(0, len(i), step):
         b = a + step
         out[a:b] = np.einsum("ij,ij->i", left_by_region[i[a:b]] * inv, right_by_region[j[a:b]])
-    visits = pd.unique(pd.Series(net.provider_region)) if net.provider_region is not None else []
+    visits = (_cached(net, "visits", lambda: pd.unique(pd.Series(net.provider_region)))
+              if net.provider_region is not None else [])
     if stratify and lregion is not None and rregion is not None and len(i) and len(visits) <= 64:
         # patients choose among the providers of the regions they visit: for a pair in regions
         # x and y, chance draws on the patients of each home region seen in both x and y, and
         # counts each side's patients among those (travellers through a distant city share its
         # hospital and pharmacy by chance; those of a pair of distant cities, the more so)
-        visit = pd.Index(visits).get_indexer(net.provider_region)
-        where = sp.csr_matrix((np.ones(len(visit)), (np.arange(len(visit)), visit)), shape=(len(visit), len(visits)))
-        seen = (net.patient_provider @ where).tocsc()  # patients x visit regions: claims there
+        seen = _cached(net, "seen", lambda: _seen_in_regions(net, visits))  # patients x visit regions: claims there
         lv = pd.Index(visits).get_indexer(lregion[i].astype(object))
         rv = pd.Index(visits).get_indexer(rregion[j].astype(object))
-        in_region = {v: seen[:, [v]].toarray().ravel() > 0 for v in np.unique(np.r_[lv, rv]) if v >= 0}
+        in_region = {v: _cached(net, ("in_region", int(v)), lambda v=v: seen[:, [v]].toarray().ravel() > 0)
+                     for v in np.unique(np.r_[lv, rv]) if v >= 0}
         # each side's patients by home region, counting only those seen in region v
         left_in = {v: (lb.multiply(in_region[v][:, None]).T.tocsr() @ ind).toarray() for v in np.unique(rv[rv >= 0])}
         right_in = {v: (rb.multiply(in_region[v][:, None]).T.tocsr() @ ind).toarray() for v in np.unique(lv[lv >= 0])}

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ._common import Analysis, GraphDetector, fmt_money, fmt_times
 from ._network import ClaimsNetwork
-from ._projection import _side, shared_patients
+from ._projection import _side, cached_sides, shared_patients
 from ._timing import prompt_fills
 
 
@@ -127,6 +127,10 @@ class RingDetector(GraphDetector):
         self.seed = seed
 
     def _analyse(self, net: ClaimsNetwork) -> Analysis:
+        with cached_sides(net):
+            return self._analyse_sides(net)
+
+    def _analyse_sides(self, net: ClaimsNetwork) -> Analysis:
         lefts = ["institution"] + (["doctor"] if self.include_doctors and net.n_doctors > 0 else [])
         regular = self.regular_claims
         regular = [] if not regular else [regular] if np.isscalar(regular) else list(regular)
@@ -206,12 +210,28 @@ class RingDetector(GraphDetector):
                 sides[(kind, level)] = (binary.tocsc(), pd.Series(np.arange(len(ids)), index=ids))
             return sides[(kind, level)]
 
-        for row in significant.head(max_pairs).itertuples(index=False):
-            lmat, lidx = side("doctor" if row.left_kind == "doctor" else "institution", row.min_claims)
-            rmat, ridx = side("pharmacy", row.min_claims)
-            a, b = lmat[:, int(lidx[row.left_id])], rmat[:, int(ridx[row.right_id])]
-            both = a.multiply(b).tocoo().row
-            patient[both] += row.evidence
+        top = significant.head(max_pairs)
+        kinds = np.where((top["left_kind"] == "doctor").to_numpy(), "doctor", "institution")
+        levels = top["min_claims"].to_numpy()
+        evidence = top["evidence"].to_numpy(dtype=float)
+        rows, pairs = [], []
+        # the pairs of one (side, level) at once: their patients in common are the nonzeros of
+        # (left columns) .* (right columns), one column per pair
+        for kind, level in sorted(set(zip(kinds.tolist(), levels.tolist()))):
+            k = np.flatnonzero((kinds == kind) & (levels == level))
+            lmat, lidx = side(kind, level)
+            rmat, ridx = side("pharmacy", level)
+            lcol = lidx.reindex(top["left_id"].to_numpy()[k]).to_numpy()
+            rcol = ridx.reindex(top["right_id"].to_numpy()[k]).to_numpy()
+            if np.isnan(lcol).any() or np.isnan(rcol).any():
+                raise KeyError("a significant pair names an entity its side does not hold")
+            both = lmat[:, lcol.astype(np.int64)].multiply(rmat[:, rcol.astype(np.int64)]).tocoo()
+            rows.append(both.row[both.data != 0])
+            pairs.append(k[both.col[both.data != 0]])
+        rows, pairs = np.concatenate(rows), np.concatenate(pairs)
+        # each patient gains the evidence of its pairs in the pairs' order (the same sums as pair by pair)
+        order = np.lexsort((rows, pairs))
+        np.add.at(patient, rows[order], evidence[pairs[order]])
         return patient
 
     def _rings(self, significant: pd.DataFrame) -> list[dict]:
