@@ -21,6 +21,7 @@ from typing import Callable
 import joblib
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from fraudkit import __version__
 from fraudkit.detectors import IsolationForestDetector, rollup
@@ -388,9 +389,10 @@ class FraudModel:
         # lift claims and patients to providers
         # claim outliers count for a provider by their excess over chance (size-aware), not their mean
         provider_index = pd.Index(batch.providers["provider_id"])
-        provider_cols["claim_outliers"] = _rollup(claim_scores["claim_features"], claims, provider_index)["excess"]
+        provider_cols["claim_outliers"] = _rollup(claim_scores["claim_features"], claims, provider_index, column="excess")
         if cfg.weights.get("patient_outliers", 0) > 0:
-            provider_cols["patient_outliers"] = _rollup(claim_scores["patient_features"], claims, provider_index)["top_score"]
+            provider_cols["patient_outliers"] = _rollup(claim_scores["patient_features"], claims, provider_index,
+                                                        column="top_score")
         provider_scores = _aligned_frame(provider_cols, provider_index)
         groups = batch.providers.set_index("provider_id")["provider_type"].astype(str) if cfg.peer_groups else None
         weights = cfg.weights
@@ -417,7 +419,7 @@ class FraudModel:
         patient_index = pd.Index(batch.patients["patient_id"])
         patient_codes = _codes(patient_index, claims["patient_id"])
         patient_cols["claim_outliers"] = _rollup(claim_scores["claim_features"], claims, patient_index, by="patient_id",
-                                                 codes=patient_codes)["top_score"]
+                                                 codes=patient_codes, column="top_score")
         patient_scores = _aligned_frame(patient_cols, patient_index)
         patient_combined = combine_scores(patient_scores, cfg.weights, fences=cfg.fences)
         if patient_codes is not None:  # group by integer codes: the same sums in the same order
@@ -553,17 +555,35 @@ def _codes(index: pd.Index, keys: pd.Series) -> np.ndarray | None:
 
 
 def _rollup(claim_scores: pd.Series, claims: pd.DataFrame, index: pd.Index, by: str = "provider_id",
-            codes: np.ndarray | None = None) -> pd.DataFrame:
-    """``rollup(claim_scores, claims, by).reindex(index)``, grouping by integer positions in ``index``
-    instead of string ids: the same group sums, in the same row order."""
+            codes: np.ndarray | None = None, column: str = "top_score", flag_share: float = 0.01) -> pd.Series:
+    """``rollup(claim_scores, claims, by)[column].reindex(index)`` for ``column`` "excess" or "top_score",
+    computing that column alone from integer positions in ``index`` instead of string ids
+    (the same counts, and the same pandas means over the same rows in the same order)."""
     if codes is None:
         codes = _codes(index, claims[by])
     if codes is None or not claim_scores.index.equals(pd.Index(claims["claim_id"])):
-        return rollup(claim_scores, claims, by=by).reindex(index)
-    coded = pd.DataFrame({"claim_id": np.arange(len(claims)), by: codes, "fund_paid": claims["fund_paid"].to_numpy()})
-    out = rollup(pd.Series(claim_scores.to_numpy()), coded, by=by).reindex(np.arange(len(index)))
-    out.index = index
-    return out
+        return rollup(claim_scores, claims, by=by, flag_share=flag_share)[column].reindex(index)
+    score = claim_scores.to_numpy(dtype=float)
+    n_groups = len(index)
+    size = np.bincount(codes, minlength=n_groups)
+    if column == "excess":
+        flagged = score > np.nanquantile(score, 1.0 - flag_share)
+        hits = np.bincount(codes[flagged], minlength=n_groups)
+        seen = size > 0
+        out = np.full(n_groups, np.nan)
+        out[seen] = -stats.binom.logsf(hits[seen] - 1, size[seen], flag_share)
+        return pd.Series(out, index=index, name=column)
+    if column != "top_score":
+        raise ValueError(column)
+    # each group's claims by descending score, ties in row order (rank method "first"), NaN last
+    n = len(score)
+    order = np.lexsort((np.arange(n), -score, codes))
+    start = np.cumsum(size) - size
+    rank = np.empty(n)
+    rank[order] = np.arange(n) - start[codes[order]] + 1.0
+    top = (rank <= np.maximum(1, np.ceil(0.05 * size[codes]))) & ~np.isnan(score)
+    means = pd.Series(score[top]).groupby(codes[top], sort=True).mean()
+    return pd.Series(means.reindex(np.arange(n_groups)).to_numpy(), index=index, name=column)
 
 
 def _lookup(scores: pd.Series, keys: pd.Series) -> np.ndarray:
