@@ -202,7 +202,9 @@ def coerce_table(table: Table, raw: pd.DataFrame, locator: Locator) -> tuple[pd.
             violations.append(violation(table, column.name, rule, raw, locator, bad))
         if not column.nullable:
             empty = raw[column.name].isna()
-            if column.kind in ("id", "str", "enum"):
+            if column.kind == "id":  # ids come back stripped, and blank ones null
+                empty |= values.isna()
+            elif column.kind in ("str", "enum"):
                 empty |= values.fillna("").str.strip().eq("")
             if empty.any():
                 violations.append(violation(table, column.name, "must not be empty", raw, locator, empty))
