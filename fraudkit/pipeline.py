@@ -326,8 +326,15 @@ class FraudModel:
             table = getattr(features, f"{det.entity}s")
             {"claim": claim_cols, "patient": patient_cols, "provider": provider_cols}[det.entity][name] = det.scores(table)
         # A claim by a suspicious patient is suspicious (card lending, reselling are patient schemes).
-        claim_cols["patient_features"] = pd.Series(
-            _lookup(patient_cols["patient_features"], claims["patient_id"]), index=claims["claim_id"].to_numpy())
+        claim_index = pd.Index(claims["claim_id"])
+        patient_index = pd.Index(batch.patients["patient_id"])
+        patient_codes = _codes(patient_index, claims["patient_id"])  # each claim's patient, by position
+        of_patients = patient_cols["patient_features"]
+        if patient_codes is not None and of_patients.index.equals(patient_index):
+            of_claims = of_patients.to_numpy(dtype=float)[patient_codes]
+        else:
+            of_claims = _lookup(of_patients, claims["patient_id"])
+        claim_cols["patient_features"] = pd.Series(of_claims, index=claim_index)
 
         step("graph")
         network = ClaimsNetwork.from_batch(batch)
@@ -357,7 +364,6 @@ class FraudModel:
                 blocks = list(det.evidence_.get("blocks", []))
 
         step("prioritise")
-        claim_index = pd.Index(claims["claim_id"])
         claim_scores = _aligned_frame(claim_cols, claim_index)
         claim_combined = combine_scores(claim_scores, cfg.weights, fences=cfg.fences)
         scored = claims[["claim_id", "patient_id", "provider_id", "doctor_id", "care_type", "admit_date",
@@ -416,8 +422,6 @@ class FraudModel:
 
             ranked = mark_inspected(ranked, outcomes, inspections)
 
-        patient_index = pd.Index(batch.patients["patient_id"])
-        patient_codes = _codes(patient_index, claims["patient_id"])
         patient_cols["claim_outliers"] = _rollup(claim_scores["claim_features"], claims, patient_index, by="patient_id",
                                                  codes=patient_codes, column="top_score")
         patient_scores = _aligned_frame(patient_cols, patient_index)
