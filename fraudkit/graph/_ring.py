@@ -249,7 +249,7 @@ class RingDetector(GraphDetector):
             if len(component) <= self.max_ring_size:
                 communities.append(component)
             else:  # a large tangle of pairs: split it into communities
-                communities += nx.community.louvain_communities(g.subgraph(component), weight="weight",
+                communities += nx.community.louvain_communities(_ordered_subgraph(g, component), weight="weight",
                                                                 resolution=self.resolution, seed=self.seed)
         rings = []
         for members in communities:
@@ -303,3 +303,19 @@ class RingDetector(GraphDetector):
                 if len(bucket) < 5:
                     bucket.append((f"shared_patients:{partner}", int(row.shared_patients), float(row.strength), text))
         return reasons
+
+
+def _ordered_subgraph(g: nx.Graph, nodes) -> nx.Graph:
+    """The subgraph of ``nodes`` with nodes and edges in sorted order.
+
+    ``g.subgraph(set)`` iterates the set, whose order of string ids changes with Python's hash
+    seed from one process to the next; Louvain visits nodes in graph order (then shuffles them
+    with its seed), so only a fixed order gives the same communities in every run.
+    """
+    sub = nx.Graph()
+    sub.add_nodes_from(sorted(nodes))
+    for u in sub.nodes:
+        for v in sorted(g[u]):
+            if v in nodes and u < v:
+                sub.add_edge(u, v, **g[u][v])
+    return sub
