@@ -61,3 +61,9 @@ def test_upcoded_stays_stand_out(default_200k):
         det = IsolationForestDetector(features=cols, random_state=0).fit(f.claims)
         recall[with_it] = evaluate(labels, batch.claims, det.scores(f.claims))["claims.recall_top.upcoding"]
     assert recall[True] >= recall[False] + 0.1, recall
+
+
+def test_no_groups_at_all():
+    none = item_profiles(np.zeros(0, np.int64), np.zeros(0), np.array([3]), np.array([0]), np.array([5]), np.zeros(0), 2)
+    assert none.lift.shape == (2, 0)
+    assert (cheaper_group_llr(none, np.array([3, -1]), np.array([0]), np.array([0]), 2) == 0).all()

@@ -52,7 +52,8 @@ def item_profiles(group: np.ndarray, n_stays: np.ndarray, pair_group: np.ndarray
     order = np.argsort(group)
     group, n_stays, log_cost = group[order], n_stays[order].astype(float), log_cost[order]
     g = np.searchsorted(group, pair_group)
-    ok = (g < len(group)) & (group[np.minimum(g, len(group) - 1)] == pair_group) & (pair_code >= 0)
+    ok = (g < len(group)) & (pair_code >= 0)
+    ok[ok] &= group[g[ok]] == pair_group[ok]
     g, code, k = g[ok], pair_code[ok], pair_count[ok].astype(float)
     n = n_stays[g]
     share = np.minimum((k + PRIOR * BASE_SHARE) / (n + PRIOR), 0.999)
