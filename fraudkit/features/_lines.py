@@ -228,9 +228,10 @@ def _reference_prices(builder) -> np.ndarray:
     tier_ref = np.where(np.isnan(by_tier), base[:, None], by_tier)  # (codes, 4)
     if builder.ref_price_region_ is None:
         return tier_ref
-    by_region = builder.ref_price_region_.reshape(len(base), -1, 4)  # (codes, regions, 4)
+    n_regions = builder.ref_price_region_.shape[1] // 4
+    by_region = builder.ref_price_region_.reshape(len(base), n_regions, 4)
     regional = np.where(np.isnan(by_region), tier_ref[:, None, :], by_region)
-    return np.concatenate([tier_ref[:, None, :], regional], axis=1).reshape(len(base), -1)
+    return np.concatenate([tier_ref[:, None, :], regional], axis=1).reshape(len(base), (n_regions + 1) * 4)
 
 
 class _ItemFlags:
