@@ -62,25 +62,20 @@ def test_empty_inputs():
 
 
 def test_swapped_claims_stand_out(default_200k):
-    from fraudkit.detectors import IsolationForestDetector
-    from fraudkit.evaluate import evaluate
     from fraudkit.features import CLAIM_MODEL_FEATURES
+    from planted import forest_recall, scheme_rows
 
     batch, labels, f = default_200k
-    lab = labels.claims.set_index("claim_id")["fraud_type"].fillna("").reindex(f.claims.index).fillna("")
-    swap = lab.str.contains("drug_swapping").to_numpy()
+    swap, clean = scheme_rows(labels, f.claims.index, "drug_swapping")
     lift = f.claims["drug_swap_lift"].to_numpy()
     assert swap.sum() >= 100
     # few legitimate claims get a lift at all (significance), most swapped ones do (measured 0.3 % and 68 %)
     assert (lift[swap] > 1).mean() >= 0.5
-    assert (lift[lab.to_numpy() == ""] > 1).mean() <= 0.01
+    assert (lift[clean] > 1).mean() <= 0.01
     # recall of drug swapping in the top 5 % of the claim forest (seed 0), measured 0.62 with
     # drug_swap_lift and 0.43 with drug_price_pct in its place (forest seed 1: 0.67 / 0.38)
     assert "drug_swap_lift" in CLAIM_MODEL_FEATURES
-    recall = {}
-    for col in ("drug_swap_lift", "drug_price_pct"):
-        cols = [col if c == "drug_swap_lift" else c for c in CLAIM_MODEL_FEATURES]
-        det = IsolationForestDetector(features=cols, random_state=0).fit(f.claims)
-        recall[col] = evaluate(labels, batch.claims, det.scores(f.claims))["claims.recall_top.drug_swapping"]
+    recall = {col: forest_recall(batch, labels, f, [col if c == "drug_swap_lift" else c for c in CLAIM_MODEL_FEATURES],
+                                 "drug_swapping") for col in ("drug_swap_lift", "drug_price_pct")}
     assert recall["drug_swap_lift"] >= 0.5
     assert recall["drug_swap_lift"] >= recall["drug_price_pct"] + 0.1

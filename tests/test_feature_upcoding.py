@@ -42,24 +42,20 @@ def test_unknown_codes_are_left_out_and_a_single_group_gives_zero():
 
 
 def test_upcoded_stays_stand_out(default_200k):
-    from fraudkit.detectors import IsolationForestDetector
-    from fraudkit.evaluate import evaluate
     from fraudkit.features import CLAIM_MODEL_FEATURES
+    from planted import forest_recall, scheme_rows
 
     batch, labels, f = default_200k
-    lab = labels.claims.set_index("claim_id")["fraud_type"].fillna("").reindex(f.claims.index).fillna("")
-    up = lab.str.contains("upcoding").to_numpy()
+    up, clean = scheme_rows(labels, f.claims.index, "upcoding")
     llr = f.claims["cheaper_dx_llr"].to_numpy()
     assert up.sum() >= 100
     # upcoding within one ICD-10 category (E11.9 -> E11.2) is invisible at category level; across
     # categories most upcoded stays are explained better by a cheaper group, almost no clean claim is
     assert (llr[up] > 0).mean() >= 0.3
-    assert (llr[lab.to_numpy() == ""] > 0).mean() <= 0.01
-    recall = {}
-    for with_it in (True, False):
-        cols = [c for c in CLAIM_MODEL_FEATURES if with_it or c != "cheaper_dx_llr"]
-        det = IsolationForestDetector(features=cols, random_state=0).fit(f.claims)
-        recall[with_it] = evaluate(labels, batch.claims, det.scores(f.claims))["claims.recall_top.upcoding"]
+    assert (llr[clean] > 0).mean() <= 0.01
+    without = [c for c in CLAIM_MODEL_FEATURES if c != "cheaper_dx_llr"]
+    recall = {True: forest_recall(batch, labels, f, CLAIM_MODEL_FEATURES, "upcoding"),
+              False: forest_recall(batch, labels, f, without, "upcoding")}
     assert recall[True] >= recall[False] + 0.1, recall
 
 
