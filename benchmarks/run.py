@@ -428,7 +428,7 @@ NOTES = """
 - **Memory.** Item lines are reduced to per-claim arrays a chunk of whole claims (about a million
   lines) at a time (`fraudkit/features/_lines.py`), so feature building no longer holds a copy of
   every line's columns and their temporaries. The client still holds the whole validated batch
-  (the items table itself is about 0.4 GB per million claims), the claim feature table (49
+  (the items table itself is about 0.4 GB per million claims), the claim feature table (53
   columns) and the scoring tables: peak RSS grows linearly with the batch, so the 1M peak ×10 is an
   honest estimate for 10M, and the 8 GB target for 10M is not met by either engine.
 - **Generation.** `fraudkit generate --parts N` has worker processes (`--workers`, default one per
