@@ -325,15 +325,16 @@ class FeatureBuilder(BaseEstimator):
             level[hit], row[hit] = lv, found[hit]
         out = pd.DataFrame({"peer_level": level.astype(float)})
 
+        # each claim's row in the peer tables of all levels laid end to end (the last row: none)
+        sizes = [len(stats) for stats in self.peer_stats_]
+        flat = np.where(row >= 0, np.cumsum([0] + sizes)[:4][level] + row, sum(sizes))
+
         def peer(col: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
-            med, scale = np.full(n, np.nan), np.ones(n)
-            for lv in range(4):
-                sel = (level == lv) & (row >= 0)
-                stats = self.peer_stats_[lv]
-                med[sel] = stats[f"med_{metric}"].to_numpy()[row[sel]]
-                scale[sel] = stats[f"scale_{metric}"].to_numpy()[row[sel]]
+            med = np.concatenate([stats[f"med_{metric}"].to_numpy(dtype=float) for stats in self.peer_stats_] + [[np.nan]])[flat]
+            scale = np.concatenate([stats[f"scale_{metric}"].to_numpy(dtype=float) for stats in self.peer_stats_] + [[1.0]])[flat]
             x = metrics[metric].to_numpy()
-            med = np.where(np.isnan(med), np.nanmedian(x) if n else 0.0, med)
+            if np.isnan(med).any():
+                med = np.where(np.isnan(med), np.nanmedian(x) if n else 0.0, med)
             return med, np.clip((x - med) / scale, -50, 50)
 
         med_cost, out["cost_z"] = peer("cost", "log_cost")
