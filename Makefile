@@ -31,12 +31,13 @@ chromium:
 test: install chromium
 	$(PY) -m pytest -q
 
-# Train on one synthetic month, score a fresh one (a different seed), write the report.
+# Train on one synthetic month, score a fresh one (a different seed) with that model as trained
+# (--refit never: a batch this large would otherwise be its own reference), write the report.
 demo: install
 	$(FK) generate --scenario synthetic/default.yaml --claims $(DEMO_CLAIMS) --seed 7 --out $(DEMO_TRAIN)
 	$(FK) generate --scenario synthetic/default.yaml --claims $(DEMO_CLAIMS) --seed 8 --out $(DEMO_BATCH)
 	$(FK) train $(DEMO_TRAIN) --config models/config.yaml --out $(DEMO_MODEL)
-	$(FK) score $(DEMO_BATCH) --model $(DEMO_MODEL) --out $(DEMO_OUT) --inspections 20
+	$(FK) score $(DEMO_BATCH) --model $(DEMO_MODEL) --out $(DEMO_OUT) --inspections 20 --refit never
 	$(FK) evaluate $(DEMO_BATCH) --scores $(DEMO_OUT)
 	@echo
 	@echo "Training batch:   $(DEMO_TRAIN)"

@@ -354,7 +354,7 @@ def child_score(batch: str, model_dir: str, out: str, engine: str, workers: int)
 
     import psutil
 
-    args = ["score", batch, "--model", model_dir, "--out", out, "--quiet", "--no-report"]
+    args = ["score", batch, "--model", model_dir, "--out", out, "--quiet", "--no-report", "--refit", "never"]
     label = "score (local)"
     if engine == "dask":
         args += ["--engine", "dask", "--scheduler", _start_cluster(workers)]

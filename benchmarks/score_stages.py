@@ -100,7 +100,7 @@ def child(batch: str, model_dir: str, out: str) -> None:
     step("validate (load_batch)")
     batch = load_batch(batch)
     step("adapt (known_share)")
-    model, _ = model.adapted(batch, "auto")
+    model, _ = model.adapted(batch, "never")  # the model as given: a large batch would otherwise be refitted
     result = model.score(batch, inspections=20, progress=step)
     step("write (ScoreResult.write)")
     with atomic_dir(out) as tmp:

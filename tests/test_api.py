@@ -160,3 +160,34 @@ def test_bad_arguments(tiny, model):
         fraudkit.score(tiny[0], model, provider_type="dentist")
     with pytest.raises(FraudkitError, match="track=True"):
         fraudkit.train(tiny[0], register=True)
+
+
+def test_auto_refits_a_batch_large_enough_to_be_its_own_reference(tiny, model, monkeypatch):
+    from fraudkit.pipeline import FraudModel
+
+    batch = tiny[0]
+    assert model.adapted(batch, "auto") == (model, "")  # a small batch: the model's statistics
+    monkeypatch.setattr(FraudModel, "REFIT_FROM_CLAIMS", len(batch.claims))
+    refitted, note = model.adapted(batch, "auto")
+    assert refitted is not model and "its own reference" in note
+    assert refitted.trained_on_["claims"] == len(batch.claims)
+    assert model.adapted(batch, "never") == (model, "")
+
+
+def test_scoring_the_batch_just_fitted_reuses_its_features_with_the_same_result(tiny, monkeypatch):
+    import pickle
+
+    from fraudkit.features import FeatureBuilder
+    from fraudkit.pipeline import FraudModel
+
+    batch = tiny[0]
+    fitted = FraudModel().fit(batch)
+    assert "_fitted_features" not in pickle.loads(pickle.dumps(fitted)).__dict__  # never saved with the model
+    calls = []
+    transform = FeatureBuilder.transform
+    monkeypatch.setattr(FeatureBuilder, "transform", lambda self, b: calls.append(b) or transform(self, b))
+    first = fitted.score(batch, inspections=10)  # features of fit
+    again = fitted.score(batch, inspections=10)  # transformed again
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(first.claims, again.claims)
+    pd.testing.assert_frame_equal(first.providers, again.providers)
