@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ._prep import group_max
+
 
 @dataclass
 class Substitutes:
@@ -121,11 +123,7 @@ def swap_lift(subs: Substitutes, pair_claim: np.ndarray, pair_code: np.ndarray, 
     expected = n_vs * share
     z = (n_vc - expected) / np.sqrt(expected * (1.0 - share) + 1.0)
     lift = np.where(z > min_z, (n_vc + 1.0) / (expected + 1.0), 1.0)
-    order = np.argsort(claim, kind="stable")
-    claim, lift = claim[order], lift[order]
-    starts = np.flatnonzero(np.r_[True, claim[1:] != claim[:-1]])
-    out[claim[starts]] = np.maximum(np.maximum.reduceat(lift, starts), 1.0)
-    return out
+    return np.maximum(group_max(claim, lift, n_claims, fill=1.0), 1.0)
 
 
 def _at(matrix: sp.spmatrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
