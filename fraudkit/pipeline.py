@@ -22,10 +22,10 @@ from typing import Callable
 import joblib
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from fraudkit import __version__
 from fraudkit.detectors import IsolationForestDetector, rollup
+from fraudkit.detectors._base import group_rollup
 from fraudkit.errors import FraudkitError, ModelError
 from fraudkit.features import FeatureBuilder
 from fraudkit.graph import ClaimsNetwork, DenseBlockDetector, EgonetDetector, PropagationDetector, RingDetector
@@ -596,27 +596,8 @@ def _rollup(claim_scores: pd.Series, claims: pd.DataFrame, index: pd.Index, by: 
         codes = _codes(index, claims[by])
     if codes is None or not claim_scores.index.equals(pd.Index(claims["claim_id"])):
         return rollup(claim_scores, claims, by=by, flag_share=flag_share)[column].reindex(index)
-    score = claim_scores.to_numpy(dtype=float)
-    n_groups = len(index)
-    size = np.bincount(codes, minlength=n_groups)
-    if column == "excess":
-        flagged = score > np.nanquantile(score, 1.0 - flag_share)
-        hits = np.bincount(codes[flagged], minlength=n_groups)
-        seen = size > 0
-        out = np.full(n_groups, np.nan)
-        out[seen] = -stats.binom.logsf(hits[seen] - 1, size[seen], flag_share)
-        return pd.Series(out, index=index, name=column)
-    if column != "top_score":
-        raise ValueError(column)
-    # each group's claims by descending score, ties in row order (rank method "first"), NaN last
-    n = len(score)
-    order = np.lexsort((np.arange(n), -score, codes))
-    start = np.cumsum(size) - size
-    rank = np.empty(n)
-    rank[order] = np.arange(n) - start[codes[order]] + 1.0
-    top = (rank <= np.maximum(1, np.ceil(0.05 * size[codes]))) & ~np.isnan(score)
-    means = pd.Series(score[top]).groupby(codes[top], sort=True).mean()
-    return pd.Series(means.reindex(np.arange(n_groups)).to_numpy(), index=index, name=column)
+    values = group_rollup(claim_scores.to_numpy(dtype=float), codes, len(index), column, flag_share)
+    return pd.Series(values, index=index, name=column)
 
 
 def _lookup(scores: pd.Series, keys: pd.Series) -> np.ndarray:

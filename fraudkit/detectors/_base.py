@@ -153,15 +153,44 @@ def rollup(
     frame["sw"] = frame["score"] * frame["w"]
     grouped = frame.groupby("group", sort=True, observed=True)
     out = pd.DataFrame({"score": grouped["sw"].sum() / grouped["w"].sum()})
-    # mean of the top 5 % of each group's claim scores, at least one claim
-    frame["rank"] = grouped["score"].rank(ascending=False, method="first")
-    size = grouped["score"].transform("size")
-    top = frame[frame["rank"] <= np.maximum(1, np.ceil(0.05 * size))]
-    out["top_score"] = top.groupby("group", sort=True, observed=True)["score"].mean()
-    flagged = frame["score"] > np.nanquantile(frame["score"], 1.0 - flag_share)
-    hits = flagged.groupby(frame["group"], sort=True, observed=True).sum()
-    out["excess"] = -stats.binom.logsf(hits.to_numpy() - 1, grouped.size().to_numpy(), flag_share)
+    codes = out.index.get_indexer(frame["group"])
+    known = codes >= 0  # claims without a group are left out, as groupby leaves them
+    score = frame["score"].to_numpy()
+    for column in ("top_score", "excess"):
+        out[column] = group_rollup(score[known], codes[known], len(out), column,
+                                   flag_share, np.nanquantile(score, 1.0 - flag_share))
     out["claims"] = grouped.size()
     out["money"] = grouped["w"].sum().round(2)
     out.index.name = by
     return out
+
+
+def group_rollup(score: np.ndarray, codes: np.ndarray, n_groups: int, column: str, flag_share: float = 0.01,
+                 cut: float | None = None) -> np.ndarray:
+    """One column of :func:`rollup` from claim scores and each claim's group position (0..n_groups-1).
+
+    ``"top_score"``: the mean of each group's 5 % highest scores (at least one claim; ties in row
+    order, NaN last); ``"excess"``: ``-log P(X >= hits)`` for ``X ~ Binomial(claims, flag_share)``,
+    hits = the group's claims scoring above ``cut`` (default: the scores' ``1 - flag_share``
+    quantile). Groups without claims get NaN. Integer positions, no string ids: the scoring
+    pipeline calls it with positions it already has.
+    """
+    size = np.bincount(codes, minlength=n_groups)[:n_groups]
+    if column == "excess":
+        if cut is None:
+            cut = np.nanquantile(score, 1.0 - flag_share)
+        hits = np.bincount(codes[score > cut], minlength=n_groups)[:n_groups]
+        seen = size > 0
+        out = np.full(n_groups, np.nan)
+        out[seen] = -stats.binom.logsf(hits[seen] - 1, size[seen], flag_share)
+        return out
+    if column != "top_score":
+        raise ValueError(f"column must be top_score or excess, got {column!r}")
+    n = len(score)
+    order = np.lexsort((np.arange(n), -score, codes))
+    start = np.cumsum(size) - size
+    rank = np.empty(n)
+    rank[order] = np.arange(n) - start[codes[order]] + 1.0
+    top = (rank <= np.maximum(1, np.ceil(0.05 * size[codes]))) & ~np.isnan(score)
+    means = pd.Series(score[top]).groupby(codes[top], sort=True).mean()
+    return means.reindex(np.arange(n_groups)).to_numpy()
