@@ -120,6 +120,10 @@ class Planter:
         self.volume = c["provider_id"].value_counts()
 
     # ---------------------------------------------------------------- small helpers
+
+    def lines_of(self, claim_id) -> pd.DataFrame:
+        """The claim's item lines as they stand (an empty frame for a claim without lines)."""
+        return self.items.iloc[self.item_rows.get(claim_id, [])]
     def n(self, base: float) -> int:
         """A count of actors scaled gently with batch size (``base`` at 250k claims)."""
         return max(1, int(round(base * self.scale ** 0.8)))
@@ -250,10 +254,9 @@ def plant_phantom_services(p: Planter) -> None:
             key = (dx3, care)
             if key not in cache:
                 cache[key] = p.codes_for(dx3, ("exam", "treatment"), (care,))
-            rows = p.item_rows.get(claim["claim_id"])
+            # a service not already on the claim (else it reads as a double charge)
             codes = cache[key]
-            if rows is not None:  # a service not already on the claim (else it reads as a double charge)
-                codes = codes[~codes.index.isin(p.items.iloc[rows]["item_code"])]
+            codes = codes[~codes.index.isin(p.lines_of(claim["claim_id"])["item_code"])]
             if len(codes) == 0:
                 continue
             span = int((claim["discharge_date"] - claim["admit_date"]) / DAY)
@@ -311,8 +314,7 @@ def plant_drug_swapping(p: Planter) -> None:
         touched = p.sample(own[own["claim_id"].isin(drugs.loc[drugs["provider_id"] == prov, "claim_id"])], p.rng.uniform(0.1, 0.3))
         done = []
         for _, claim in touched.iterrows():
-            rows = p.item_rows[claim["claim_id"]]
-            sub = p.items.iloc[rows]
+            sub = p.lines_of(claim["claim_id"])
             sub = sub[sub["item_kind"] == "drug"]
             if not len(sub):
                 continue
@@ -348,10 +350,9 @@ def plant_over_charging(p: Planter) -> None:
         touched = p.sample(p.claims_of(prov, ("outpatient", "chronic", "inpatient")), p.rng.uniform(0.1, 0.3))
         done = []
         for _, claim in touched.iterrows():
-            rows = p.item_rows.get(claim["claim_id"])
-            if rows is None:
+            sub = p.lines_of(claim["claim_id"])
+            if not len(sub):
                 continue
-            sub = p.items.iloc[rows]
             service = sub[sub["item_kind"].isin(["exam", "treatment"])]
             if not len(service):
                 continue
@@ -390,15 +391,14 @@ def plant_decomposed_stay(p: Planter) -> None:
         touched = p.sample(own, p.rng.uniform(0.15, 0.3))
         done = []
         for i, claim in touched.iterrows():
-            rows = p.item_rows.get(claim["claim_id"])
-            if rows is None:
+            sub = p.lines_of(claim["claim_id"])
+            if not len(sub):
                 continue
             los = int((claim["discharge_date"] - claim["admit_date"]) / DAY)
             cut = int(p.rng.integers(2, los - 2))
             room = int((p.period_end - claim["discharge_date"]) / DAY)
             gap = int(p.rng.integers(1, min(14, room) + 1))
             split = claim["admit_date"] + cut * DAY
-            sub = p.items.iloc[rows]
             later = sub[sub["service_date"] >= split]
             admission_exams = sub[(sub["service_date"] == claim["admit_date"]) & (sub["item_kind"] == "exam")]
             second_items = later.drop(columns=["claim_id", "line_no", "amount"]).copy()
@@ -494,10 +494,9 @@ def plant_bed_hanging(p: Planter) -> None:
         touched = p.sample(own, p.rng.uniform(0.1, 0.3))
         done = []
         for i, claim in touched.iterrows():
-            rows = p.item_rows.get(claim["claim_id"])
-            if rows is None:
+            sub = p.lines_of(claim["claim_id"])
+            if not len(sub):
                 continue
-            sub = p.items.iloc[rows]
             beds = sub[sub["item_kind"] == "bed"]
             if not len(beds):
                 continue
@@ -553,7 +552,7 @@ def plant_card_lending(p: Planter) -> None:
             day = own_days[pid][int(p.rng.integers(0, len(own_days[pid])))] if p.rng.random() < 0.5 else \
                 d["admit_date"] + int(p.rng.integers(-20, 21)) * DAY
             day = min(max(day, c["admit_date"].min()), p.period_end)
-            items = p.items.iloc[p.item_rows.get(d["claim_id"], [])].drop(columns=["claim_id", "line_no", "amount"])
+            items = p.lines_of(d["claim_id"]).drop(columns=["claim_id", "line_no", "amount"])
             items["service_date"] = day
             done.append(p.add_claim(d, items, patient_id=pid, admit_date=day, discharge_date=day))
         actors.append(pid)
@@ -562,7 +561,7 @@ def plant_card_lending(p: Planter) -> None:
             kin = kin["patient_id"].to_numpy()[p.rng.choice(len(kin), size=int(p.rng.integers(1, 3)), replace=False)]
             here = pharm[region_of.reindex(pharm["provider_id"]).to_numpy() == reg]
             buy = here.iloc[int(p.rng.integers(0, len(here)))]
-            items = p.items.iloc[p.item_rows.get(buy["claim_id"], [])].drop(columns=["claim_id", "line_no", "amount"])
+            items = p.lines_of(buy["claim_id"]).drop(columns=["claim_id", "line_no", "amount"])
             for _ in range(int(p.rng.integers(2, 5))):
                 day = c["admit_date"].min() + int(p.rng.integers(0, int((p.period_end - c["admit_date"].min()) / DAY))) * DAY
                 for member in [pid, *kin]:
@@ -660,7 +659,7 @@ def plant_collusion_ring(p: Planter) -> None:
             for _ in range(n_visits):
                 day = start + int(p.rng.integers(0, days - 1)) * DAY
                 v = visits.iloc[int(p.rng.integers(0, len(visits)))]
-                items = p.items.iloc[p.item_rows[v["claim_id"]]].drop(columns=["claim_id", "line_no", "amount"])
+                items = p.lines_of(v["claim_id"]).drop(columns=["claim_id", "line_no", "amount"])
                 done.append(p.add_claim(v, items.assign(service_date=day), patient_id=pid, admit_date=day, discharge_date=day,
                                         doctor_id=docs[int(p.rng.integers(0, len(docs)))]))
                 same_dx = fills[fills["diagnosis"] == v["diagnosis"]]
@@ -668,7 +667,7 @@ def plant_collusion_ring(p: Planter) -> None:
                 fday = day + int(p.rng.random() < 0.3) * DAY
                 fday = min(fday, p.period_end)
                 shop = ring_ph[int(p.rng.integers(0, len(ring_ph)))] if (ring_ph and p.rng.random() < 0.7) else local_ph[int(p.rng.integers(0, len(local_ph)))]
-                fitems = p.items.iloc[p.item_rows[f["claim_id"]]].drop(columns=["claim_id", "line_no", "amount"])
+                fitems = p.lines_of(f["claim_id"]).drop(columns=["claim_id", "line_no", "amount"])
                 fitems = fitems.assign(service_date=fday, quantity=np.ceil(fitems["quantity"] * 1.5))
                 done.append(p.add_claim(f, fitems, patient_id=pid, provider_id=shop, admit_date=fday, discharge_date=fday,
                                         doctor_id=v["doctor_id"] if p.rng.random() < 0.8 else None))
