@@ -228,7 +228,9 @@ def _times(x) -> str:
 
 def _pct(x) -> str:
     x = _num(x)
-    return "n/a" if math.isnan(x) else f"{100 * x:.0f} %"
+    if math.isnan(x):
+        return "n/a"
+    return f"{100 * x:.1f} %" if 0 < abs(x) < 0.01 else f"{100 * x:.0f} %"  # 0.4 %, not "0 %"
 
 
 def _z(x) -> str:
@@ -239,6 +241,11 @@ def _z(x) -> str:
 def _n(x) -> str:
     x = _num(x)
     return "n/a" if math.isnan(x) else (f"{x:.0f}" if abs(x - round(x)) < 1e-9 else f"{x:.1f}")
+
+
+def _count(x, noun: str, plural: str | None = None) -> str:
+    """``1 item line``, ``3 item lines``."""
+    return f"{_n(x)} {noun if _num(x) == 1 else plural or noun + 's'}"
 
 
 # feature -> sentence built from the feature row (a mapping of column -> value)
@@ -254,17 +261,20 @@ _SENTENCES = {
     "drug_cost_z": lambda r: f"drug spending far above its group (z {_z(r.get('drug_cost_z'))})",
     "eligible_share_z": lambda r: f"eligible share {_pct(r.get('eligible_share'))}, unusual for its group (z {_z(r.get('eligible_share_z'))})",
     "lines_per_day_z": lambda r: f"{_n(r.get('lines_per_day'))} item lines per day, unusual for its group (z {_z(r.get('lines_per_day_z'))})",
-    "dup_share": lambda r: f"{_n(r.get('dup_lines'))} item lines billed twice on the same day",
-    "dup_lines": lambda r: f"{_n(r.get('dup_lines'))} item lines billed twice on the same day",
+    "dup_share": lambda r: f"{_count(r.get('dup_lines'), 'item line')} billed twice on the same day",
+    "dup_lines": lambda r: f"{_count(r.get('dup_lines'), 'item line')} billed twice on the same day",
     "price_ratio_max": lambda r: f"unit price {_times(r.get('price_ratio_max'))} catalogue",
     "overprice_share": lambda r: f"{_pct(r.get('overprice_share'))} of the bill above catalogue prices (unit price up to {_times(r.get('price_ratio_max'))} catalogue)",
     "drug_price_pct": lambda r: f"drugs priced above {_pct(r.get('drug_price_pct'))} of the drugs billed for this diagnosis",
     "atypical_share": lambda r: f"{_pct(r.get('atypical_share'))} of the bill on items rarely used for this diagnosis",
     "core_missing_share": lambda r: f"lacks {_pct(r.get('core_missing_share'))} of the items usual for its diagnosis group",
     "split_stay": lambda r: "one of two stays for the same diagnosis at this hospital within 15 days (a split stay)",
-    "empty_day_share": lambda r: f"{_n(r.get('empty_days'))} of the stay's days have no drug, test or treatment",
-    "empty_days": lambda r: f"{_n(r.get('empty_days'))} of the stay's days have no drug, test or treatment",
-    "claims_during_stay": lambda r: f"card used {_n(r.get('claims_during_stay'))} times elsewhere during the stay",
+    # a claim row has the days; a provider row has the mean share over its stays
+    "empty_day_share": lambda r: (f"{_count(r.get('empty_days'), 'day')} of the stay without a drug, test or treatment"
+                                  if "empty_days" in r else
+                                  f"stays have {_pct(r.get('empty_day_share'))} of their days without a drug, test or treatment on average"),
+    "empty_days": lambda r: f"{_count(r.get('empty_days'), 'day')} of the stay without a drug, test or treatment",
+    "claims_during_stay": lambda r: f"card used {_count(r.get('claims_during_stay'), 'time')} elsewhere during the stay",
     "readmit_15d": lambda r: "readmitted for the same diagnosis within 15 days of a discharge",
     "readmitted_15d": lambda r: "followed by a readmission for the same diagnosis within 15 days",
     "cohort_size": lambda r: f"admitted and discharged on the same days as {_n(r.get('cohort_size'))} other patients",
@@ -291,13 +301,13 @@ _SENTENCES = {
     "claims_per_patient": lambda r: f"{_n(r.get('claims_per_patient'))} claims per patient",
     "admission_rate_z": lambda r: f"{_n(r.get('admissions_per_bed'))} admissions per bed per 30 days, high for its tier (z {_z(r.get('admission_rate_z'))})",
     "admissions_per_bed": lambda r: f"{_n(r.get('admissions_per_bed'))} admissions per bed per 30 days",
-    "cost_z_mean": lambda r: f"claims cost more than their peer groups on average (mean z {_z(r.get('cost_z_mean'))})",
-    "los_z_mean": lambda r: f"stays longer than their peer groups on average (mean z {_z(r.get('los_z_mean'))})",
+    "cost_z_mean": lambda r: f"claims cost more against their peer groups than at similar providers (mean z {_z(r.get('cost_z_mean'))})",
+    "los_z_mean": lambda r: f"stays longer against their peer groups than at similar providers (mean z {_z(r.get('los_z_mean'))})",
     "peer_outlier_share": lambda r: f"{_pct(r.get('peer_outlier_share'))} of claims are outliers of their peer group",
     "readmit_share": lambda r: f"{_pct(r.get('readmit_share'))} of stays are 15-day readmissions for the same diagnosis",
     "stay_overlap_share": lambda r: f"{_pct(r.get('stay_overlap_share'))} of stays overlap claims elsewhere",
     "cohort_lift_mean": lambda r: f"patients admitted and discharged in groups ({_times(r.get('cohort_lift_mean'))} expected)",
-    "drug_cost_z_mean": lambda r: f"drug spending above peer groups on average (mean z {_z(r.get('drug_cost_z_mean'))})",
+    "drug_cost_z_mean": lambda r: f"drug spending higher against peer groups than at similar providers (mean z {_z(r.get('drug_cost_z_mean'))})",
     "exam_pattern_share": lambda r: f"{_pct(r.get('exam_pattern_share'))} of claims repeat one exam set seen far more here than elsewhere",
     "exam_line_lift_mean": lambda r: f"exams billed {_times(r.get('exam_line_lift_mean'))} as often as at similar providers",
     "out_of_region_share": lambda r: f"{_pct(r.get('out_of_region_share'))} of claims from patients of other regions",
