@@ -74,6 +74,12 @@ def test_end_to_end(tiny, model, result):
     text = repr(case)
     assert case.provider_id in text and "evidence claims to pull" in text and "rank 1" in text
     assert "<ol>" in case._repr_html_()
+    # every detector's score is shown, the strongest-signal one included, and no sentence twice
+    assert {"score_provider_features", "score_provider_signals", "score_rings"} <= set(result.providers.columns)
+    assert not case.reasons.duplicated(["reason"]).any()
+    for text in result.providers["reasons"]:
+        parts = [p for p in text.split(" | ") if p]
+        assert len(parts) == len(set(parts)), text
 
     m = fraudkit.evaluate(result, labels)
     chance = m["providers.fraudulent"] / m["providers.n"]

@@ -47,6 +47,25 @@ def test_provider_level_forest_ranks_planted_hospitals(toy):
     assert labels.fraudulent("providers").reindex(top).sum() >= 3
 
 
+def test_strongest_signal_keeps_one_extreme_feature_the_forest_dilutes(toy):
+    """A clean provider with one signal far out (an item billed twice on many claims) and nothing
+    else odd: the strongest-signal score ranks it first, and equals its first reason's contribution."""
+    _, labels, f = toy
+    det = IsolationForestDetector(entity="provider", random_state=0, n_estimators=300).fit(f.providers)
+    clean = labels.providers.loc[~labels.fraudulent("providers").to_numpy(), "provider_id"]
+    target = f.providers.index[f.providers.index.isin(clean)][0]
+    X = f.providers.copy()
+    X.loc[target, "dup_claim_sig"] = X["dup_claim_sig"].max() + 40.0
+    signal = det.strongest_signal(X)
+    assert signal.idxmax() == target and (signal >= 0).all()
+    first = det.explain(X.loc[[target]], top=1)
+    assert first["feature"].tolist() == ["dup_claim_sig"]
+    assert first["contribution"].iloc[0] == pytest.approx(signal[target])
+    assert "twice on the same day" in first["reason"].iloc[0]
+    # without the planted value the provider is unremarkable on that signal
+    assert det.strongest_signal(f.providers)[target] < signal[target] - 10
+
+
 def test_contract(toy, fitted):
     _, _, f = toy
     assert isinstance(fitted, BaseDetector) and fitted.entity == "claim"

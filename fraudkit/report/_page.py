@@ -36,6 +36,7 @@ DETECTOR_NAMES = {
     "patient_features": "patient outliers",
     "patient_outliers": "patient outliers",
     "provider_features": "provider profile",
+    "provider_signals": "strongest signal",
     "dense_blocks": "dense block",
     "rings": "collusion ring",
     "egonet": "network shape",
