@@ -84,6 +84,12 @@ def _to_date(text: pd.Series) -> pd.Series:
     return out
 
 
+def _blank(text: pd.Series, null: bool = False) -> np.ndarray:
+    """Where a string column holds "" after stripping whitespace (``null``: what a null counts as), in Arrow."""
+    blank = pc.equal(pc.utf8_trim_whitespace(_arrow_of(text)), "")
+    return pc.fill_null(blank, null).to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+
 _BOOL_TEXT = {"true": True, "false": False, "1": True, "0": False}
 
 
@@ -99,19 +105,24 @@ def _parse(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series, str]:
         values = _as_str(raw)
         if kind == "id":
             values = values.str.strip()
-            values = values.mask(values.str.len().eq(0))  # a blank id is a missing id
+            blank = _blank(values)  # a blank id is a missing id
+            if blank.any():
+                values = values.mask(blank)
         return values, no, ""
     if kind in ("int", "money", "decimal"):
         if pd.api.types.is_bool_dtype(raw.dtype) or pd.api.types.is_numeric_dtype(raw.dtype):
             numbers = raw.astype("float64")
         else:
             numbers = _to_float(_as_str(raw).str.strip())
+        values, given = numbers.to_numpy(dtype="float64", na_value=np.nan), present.to_numpy()
         with np.errstate(invalid="ignore"):
-            bad = present & ~np.isfinite(numbers.fillna(np.inf))
+            bad = given & ~np.isfinite(values)
             if kind == "int":  # whole, and small enough to be held exactly as int64 and float64
-                bad |= present & ~bad & ((numbers != np.floor(numbers)) | (numbers.abs() >= 2.0**53))
+                bad |= given & ~bad & ((values != np.floor(values)) | (np.abs(values) >= 2.0**53))
         rule = "must be a whole number" if kind == "int" else "must be a number"
-        return numbers.mask(bad), bad, rule
+        if bad.any():
+            values = np.where(bad, np.nan, values)
+        return pd.Series(values, index=raw.index, dtype="float64"), pd.Series(bad, index=raw.index), rule
     if kind == "date":
         if pd.api.types.is_datetime64_any_dtype(raw.dtype):
             dates = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) else raw
@@ -205,7 +216,7 @@ def coerce_table(table: Table, raw: pd.DataFrame, locator: Locator) -> tuple[pd.
             if column.kind == "id":  # ids come back stripped, and blank ones null
                 empty |= values.isna()
             elif column.kind in ("str", "enum"):
-                empty |= values.fillna("").str.strip().eq("")
+                empty |= _blank(values, null=True)
             if empty.any():
                 violations.append(violation(table, column.name, "must not be empty", raw, locator, empty))
     frame = pd.DataFrame(typed, index=raw.index, copy=False)
@@ -325,11 +336,14 @@ def _value_codes(s: pd.Series) -> tuple[np.ndarray, int]:
 def _duplicated_rows(columns: list[pd.Series]) -> np.ndarray | None:
     """Rows whose key (the columns together, none null) occurs more than once; None when the key overflows int64.
 
-    The columns are coded as integers and packed into one int64 per row. A batch's keys
-    usually come in order (items grouped by claim, lines numbered up), and a strictly
-    increasing key has no duplicates: one pass proves it; otherwise the packed keys are counted.
+    A batch's keys usually come in order (items grouped by claim, lines numbered up), and
+    keys that strictly increase from row to row have no duplicates: comparing each row with the
+    next proves it, without hashing. Otherwise the columns are coded as integers, packed into
+    one int64 per row, and the packed keys are counted.
     """
     n = len(columns[0])
+    if n < 2 or _strictly_increasing(columns):
+        return np.zeros(n, dtype=bool)
     key, null, width = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool), 1
     for s in columns:
         codes, k = _value_codes(s)
@@ -338,10 +352,34 @@ def _duplicated_rows(columns: list[pd.Series]) -> np.ndarray | None:
             return None
         null |= codes < 0
         key = key * (k + 1) + codes + 1
-    if n < 2 or bool((key[1:] > key[:-1]).all()):
+    if bool((key[1:] > key[:-1]).all()):
         return np.zeros(n, dtype=bool)
     packed, _ = pd.factorize(key)
     return (np.bincount(packed)[packed] > 1) & ~null
+
+
+def _strictly_increasing(columns: list[pd.Series]) -> bool:
+    """True when no key is null and every row's key (compared column by column) is greater than the previous row's."""
+    n = len(columns[0])
+    greater, tied = np.zeros(n - 1, dtype=bool), np.ones(n - 1, dtype=bool)  # row i+1 against row i, so far
+    for s in columns:
+        if s.isna().any():
+            return False
+        if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
+            values = _arrow_of(s)  # compared as UTF-8 bytes, in Arrow
+            before, after = values.slice(0, n - 1), values.slice(1)
+            less = pc.less(before, after).to_numpy(zero_copy_only=False)
+            equal = pc.equal(before, after).to_numpy(zero_copy_only=False)
+        elif pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+            values = s.to_numpy(dtype="float64")
+            less, equal = values[:-1] < values[1:], values[:-1] == values[1:]
+        else:
+            return False
+        greater |= tied & less
+        tied &= equal
+        if not (greater | tied).all():
+            return False
+    return bool(greater.all())
 
 
 def check_values(table: Table, frame: pd.DataFrame, locator: Locator) -> list[Violation]:
