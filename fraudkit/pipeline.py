@@ -117,6 +117,11 @@ class ModelConfig:
     peer_groups: bool = False
     explain_claims: int = 20000
 
+    def __post_init__(self):
+        # weights given in part (``ModelConfig(weights={"rings": 2.0})``) keep the other defaults,
+        # rather than a weight of 1 for every detector left out (combine_scores' default)
+        self.weights = {**DEFAULT_WEIGHTS, **dict(self.weights or {})}
+
     @classmethod
     def from_dict(cls, data: dict | None, source: str = "config") -> "ModelConfig":
         data = dict(data or {})
@@ -136,7 +141,6 @@ class ModelConfig:
             raise FraudkitError(f"{source}: fence {unknown_f[0]!r} names no detector; use {', '.join(DEFAULT_WEIGHTS)}")
         if not 0 < float(config.flag_share) < 1:
             raise FraudkitError(f"{source}: flag_share must be between 0 and 1, got {config.flag_share!r}")
-        config.weights = {**DEFAULT_WEIGHTS, **config.weights}
         return config
 
     @classmethod

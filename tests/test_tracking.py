@@ -374,6 +374,14 @@ def test_default_config_is_valid():
     assert isinstance(config.seed, int) and isinstance(config.claim_forest, dict)
 
 
+def test_weights_given_in_part_keep_the_other_defaults():
+    from fraudkit.pipeline import DEFAULT_WEIGHTS, ModelConfig
+
+    for config in (ModelConfig(weights={"rings": 2.0}), ModelConfig.from_dict({"weights": {"rings": 2.0}})):
+        assert config.weights == {**DEFAULT_WEIGHTS, "rings": 2.0}
+        assert config.weights["egonet"] == 0.0  # off by default, not the combination's fallback of 1
+
+
 def test_saved_model_bytes_are_reproducible(tiny_batch_dir, tmp_path):
     """`make model` must give the same bytes twice: fit and save here and in a process with another hash seed."""
     from fraudkit.io import load_batch
