@@ -26,8 +26,8 @@ from fraudkit.pipeline import FraudModel, ModelConfig
 from fraudkit.synthetic import Scenario, generate_to
 
 ROOT = Path(__file__).resolve().parents[1]
-TABULAR = ("claim_features", "patient_features", "provider_features", "provider_signals", "claim_outliers",
-           "patient_outliers")
+TABULAR = ("claim_features", "claim_signals", "patient_features", "provider_features", "provider_signals",
+           "claim_outliers", "patient_outliers")
 GRAPH = ("dense_blocks", "rings", "egonet", "propagation")
 FAMILIES = {"combined": (), "tabular only": GRAPH, "graph only": TABULAR}
 

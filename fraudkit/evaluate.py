@@ -201,8 +201,10 @@ def compare_detectors(features, labels, claims: pd.DataFrame, detectors: dict | 
     claims : DataFrame
         The batch's claims (for roll-up and money).
     detectors : dict or None
-        Name -> PyOD-style estimator (``fit``, ``decision_scores_``); default: fraudkit's
-        isolation forest plus :func:`pyod_baselines`.
+        Name -> PyOD-style estimator (``fit``, ``decision_scores_``); default:
+        :func:`pyod_baselines`. fraudkit's isolation forest is always in the table, alone and
+        with its strongest single signal combined as the pipeline combines them (the claim
+        ranking of ``fraudkit score`` before graph and patient evidence).
     provider_score : {"score", "top_score"}
         Column of :func:`fraudkit.detectors.rollup` ranking the providers.
 
@@ -221,6 +223,13 @@ def compare_detectors(features, labels, claims: pd.DataFrame, detectors: dict | 
     table = features.claims
     X = np.nan_to_num(table[ours.features_].to_numpy(dtype=float))
     results = {"fraudkit.IsolationForest": (ours.decision_scores_, ours_seconds)}
+    # as fraudkit ranks claims: the forest and its strongest single signal, by the pipeline's combination
+    from fraudkit.prioritise import combine_scores
+
+    t0 = time.perf_counter()
+    both = pd.DataFrame({"forest": ours.decision_scores_, "signal": ours.strongest_signal(table).to_numpy()})
+    combined = combine_scores(both)["evidence"].to_numpy()
+    results["fraudkit.IsolationForest + strongest signal"] = (combined, ours_seconds + time.perf_counter() - t0)
     for name, model in (detectors if detectors is not None else pyod_baselines(random_state, max_fit)).items():
         t0 = time.perf_counter()
         scores = _pyod_scores(model, X, max_fit, random_state)

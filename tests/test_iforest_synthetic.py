@@ -62,10 +62,14 @@ def test_tiny_beats_pyod_baselines_on_the_same_features(tiny):
     batch, labels, f = tiny
     table = compare_detectors(f, labels, batch.claims, random_state=0)
     ours = table.loc["fraudkit.IsolationForest", "claims.pr_auc"]
-    # measured on seed 0: ours 0.49; ECOD 0.41, HBOS 0.41, COPOD 0.43, KNN 0.34, PyOD IForest 0.47
+    both = table.loc["fraudkit.IsolationForest + strongest signal", "claims.pr_auc"]
+    # measured: forest 0.61, with its strongest signal 0.58; ECOD 0.48, HBOS 0.42, COPOD 0.51,
+    # KNN 0.46, PyOD IForest 0.56 (the signal's gain shows on larger batches: benchmarks/bench_detectors.py)
     for name in ("pyod.ECOD", "pyod.HBOS", "pyod.COPOD", "pyod.KNN"):
         assert ours > table.loc[name, "claims.pr_auc"], name
     assert ours > table.loc["pyod.IForest", "claims.pr_auc"] - 0.02
+    for name in ("pyod.ECOD", "pyod.HBOS", "pyod.COPOD", "pyod.KNN", "pyod.IForest"):
+        assert both > table.loc[name, "claims.pr_auc"], name
 
 
 def test_default_scenario_small_batch(default_40k):

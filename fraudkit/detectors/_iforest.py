@@ -260,13 +260,22 @@ class IsolationForestDetector(BaseDetector):
         A forest dilutes one strong signal among many features: a provider billing an item
         twice on 8 % of its claims (z +18 against its peers) and unremarkable otherwise is
         isolated little faster than one mildly odd everywhere. This score keeps that one
-        signal (it is the ``contribution`` of the row's first reason in :meth:`explain`), as a second provider-level detector beside the forest (``provider_signals``
-        in :data:`fraudkit.pipeline.DEFAULT_WEIGHTS`).
+        signal (it is the ``contribution`` of the row's first reason in :meth:`explain`), as
+        a second detector beside the forest (``claim_signals`` and ``provider_signals`` in
+        :data:`fraudkit.pipeline.DEFAULT_WEIGHTS`).
         """
+        return self.scores_with_signal(X)[1]
+
+    def scores_with_signal(self, X) -> tuple[pd.Series, pd.Series]:
+        """:meth:`scores` and :meth:`strongest_signal` of ``X`` from one scaling of the matrix."""
         X = self._check_frame(X)
         check_is_fitted(self, "features_")
-        t = np.abs(self._scaled(self._matrix(X), X))  # as explain's contribution
-        return pd.Series(t.max(axis=1, initial=0.0), index=self.sample_ids(X), name="strongest_signal")
+        ids = self.sample_ids(X)
+        t = self._scaled(self._matrix(X), X)
+        scores = -self._forest_scores(t) if len(X) else np.empty(0)
+        np.abs(t, out=t)  # as explain's contribution
+        return (pd.Series(scores, index=ids, name=type(self).__name__),
+                pd.Series(t.max(axis=1, initial=0.0), index=ids, name="strongest_signal"))
 
     def explain(self, X, top: int = 3) -> pd.DataFrame:
         """Per row, the ``top`` features farthest in their suspicious tail, with a sentence each.

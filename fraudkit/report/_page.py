@@ -37,6 +37,7 @@ DETECTOR_NAMES = {
     "patient_outliers": "patient outliers",
     "provider_features": "provider profile",
     "provider_signals": "strongest signal",
+    "claim_signals": "strongest claim signal",
     "dense_blocks": "dense block",
     "rings": "collusion ring",
     "egonet": "network shape",

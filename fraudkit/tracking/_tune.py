@@ -37,6 +37,7 @@ SPACE: dict[str, list] = {
     "weights.claim_outliers": [0.5, 1.0, 2.0],
     "weights.provider_features": [0.5, 1.0, 2.0],
     "weights.provider_signals": [0.0, 0.5, 1.0, 2.0],
+    "weights.claim_signals": [0.0, 0.5, 1.0, 2.0],
     "weights.dense_blocks": [0.0, 1.0, 2.0],
     "weights.rings": [0.0, 1.0, 2.0],
     "weights.egonet": [0.0, 0.5, 1.0],
