@@ -66,6 +66,24 @@ def test_strongest_signal_keeps_one_extreme_feature_the_forest_dilutes(toy):
     assert det.strongest_signal(f.providers)[target] < signal[target] - 10
 
 
+def test_strongest_signal_is_measured_against_the_rows_scored(toy, fitted):
+    """A feature shifted for a whole batch (drift) is nobody's strongest signal; a handful of
+    rows (fewer than MIN_REFERENCE_ROWS) is measured against the fit-time scaling instead."""
+    from fraudkit.detectors._iforest import MIN_REFERENCE_ROWS
+
+    _, _, f = toy
+    shifted = f.claims.copy()
+    shifted["cost_z"] += 25.0
+    before, after = fitted.strongest_signal(f.claims), fitted.strongest_signal(shifted)
+    assert np.allclose(before.to_numpy(), after.to_numpy())
+    assert (fitted.scores(shifted) != fitted.scores(f.claims)).any()  # the forest keeps its fit-time scaling
+    few = MIN_REFERENCE_ROWS - 1
+    assert fitted.strongest_signal(shifted.iloc[:few]).median() > 20 > before.iloc[:few].median()
+    # scores_with_signal gives the forest's own scores
+    forest, _ = fitted.scores_with_signal(f.claims)
+    assert np.array_equal(forest.to_numpy(), fitted.scores(f.claims).to_numpy())
+
+
 def test_contract(toy, fitted):
     _, _, f = toy
     assert isinstance(fitted, BaseDetector) and fitted.entity == "claim"

@@ -133,6 +133,24 @@ def _robust(values: np.ndarray, floor: np.ndarray | float = 0.0) -> tuple[np.nda
     return center, np.maximum(np.nan_to_num(scale, nan=1.0), floor)
 
 
+def _learn_scaling(values: np.ndarray, groups: np.ndarray | None, floor: np.ndarray, min_group: int = 10):
+    """Robust centre and scale of every column, overall and per peer group of at least ``min_group`` rows."""
+    center, scale = _robust(values, floor)
+    peer = {}
+    if groups is not None:
+        for g in np.unique(groups):
+            rows = groups == g
+            if rows.sum() >= min_group:
+                peer[g] = _robust(values[rows], floor)
+    return center, scale, peer
+
+
+#: The strongest signal is measured against the scored rows themselves from this many rows on
+#: (their robust scaling, from at most REFERENCE_SAMPLE evenly spaced rows).
+MIN_REFERENCE_ROWS = 100
+REFERENCE_SAMPLE = 100_000
+
+
 class IsolationForestDetector(BaseDetector):
     """Scikit-learn ``IsolationForest`` on a fraudkit feature table (claims, patients or providers).
 
@@ -231,15 +249,9 @@ class IsolationForestDetector(BaseDetector):
         values = self._matrix(X)
         # a column already in z units keeps at least its own unit (see fraudkit.features.Z_UNITS)
         floor = np.array([1.0 if c in Z_UNITS else 0.0 for c in cols])
-        self.center_, self.scale_ = _robust(values, floor)
         self.peer_column_ = ("peer_group" if "peer_group" in X.columns else None) if self.peer_column == "auto" else self.peer_column
-        self.peer_stats_ = {}
-        if self.peer_column_ is not None:
-            groups = X[self.peer_column_].to_numpy()
-            for g in np.unique(groups):
-                rows = groups == g
-                if rows.sum() >= 10:
-                    self.peer_stats_[g] = _robust(values[rows], floor)
+        groups = X[self.peer_column_].to_numpy() if self.peer_column_ is not None else None
+        self.center_, self.scale_, self.peer_stats_ = _learn_scaling(values, groups, floor)
         self.direction_ = np.array([DIRECTIONS.get(c, 0) if self.one_sided else 0 for c in cols])
         self.forest_ = IsolationForest(n_estimators=self.n_estimators, max_samples=self._max_samples(len(values)),
                                        max_features=self.max_features, random_state=self.random_state, n_jobs=self.n_jobs)
@@ -255,27 +267,43 @@ class IsolationForestDetector(BaseDetector):
         return -self._forest_scores(self._scaled(self._matrix(X), X))
 
     def strongest_signal(self, X) -> pd.Series:
-        """Per row, its largest robust deviation in a suspicious tail (the scaled value the forest splits on).
+        """Per row, its largest robust deviation in a suspicious tail, among the rows scored.
 
         A forest dilutes one strong signal among many features: a provider billing an item
         twice on 8 % of its claims (z +18 against its peers) and unremarkable otherwise is
         isolated little faster than one mildly odd everywhere. This score keeps that one
-        signal (it is the ``contribution`` of the row's first reason in :meth:`explain`), as
-        a second detector beside the forest (``claim_signals`` and ``provider_signals`` in
-        :data:`fraudkit.pipeline.DEFAULT_WEIGHTS`).
+        signal, as a second detector beside the forest (``claim_signals`` and
+        ``provider_signals`` in :data:`fraudkit.pipeline.DEFAULT_WEIGHTS`).
+
+        The deviation is measured against the rows scored (their robust centre and scale per
+        feature, and per peer group, as :meth:`fit` learns them; from ``MIN_REFERENCE_ROWS``
+        rows on): a feature shifted in a whole batch (drift, counts that grow with the batch's
+        size) is then nobody's strongest signal. The forest keeps the fit-time scaling. On the
+        batch the model was fitted on, both scalings agree.
         """
         return self.scores_with_signal(X)[1]
 
     def scores_with_signal(self, X) -> tuple[pd.Series, pd.Series]:
-        """:meth:`scores` and :meth:`strongest_signal` of ``X`` from one scaling of the matrix."""
+        """:meth:`scores` and :meth:`strongest_signal` of ``X`` from one read of the matrix."""
         X = self._check_frame(X)
         check_is_fitted(self, "features_")
         ids = self.sample_ids(X)
-        t = self._scaled(self._matrix(X), X)
+        values = self._matrix(X)
+        t = self._scaled(values, X)
         scores = -self._forest_scores(t) if len(X) else np.empty(0)
+        if len(X) >= MIN_REFERENCE_ROWS:
+            t = self._scaled(values, X, self._batch_scaling(values, X))
         np.abs(t, out=t)  # as explain's contribution
         return (pd.Series(scores, index=ids, name=type(self).__name__),
                 pd.Series(t.max(axis=1, initial=0.0), index=ids, name="strongest_signal"))
+
+    def _batch_scaling(self, values: np.ndarray, X: pd.DataFrame):
+        from fraudkit.features import Z_UNITS
+
+        step = -(-len(values) // REFERENCE_SAMPLE)  # evenly spaced rows: deterministic
+        groups = X[self.peer_column_].to_numpy()[::step] if self.peer_column_ is not None else None
+        floor = np.array([1.0 if c in Z_UNITS else 0.0 for c in self.features_])
+        return _learn_scaling(values[::step], groups, floor)
 
     def explain(self, X, top: int = 3) -> pd.DataFrame:
         """Per row, the ``top`` features farthest in their suspicious tail, with a sentence each.
@@ -318,13 +346,15 @@ class IsolationForestDetector(BaseDetector):
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
         return X[self.features_].to_numpy(dtype=float, na_value=np.nan)
 
-    def _scaled(self, values: np.ndarray, X: pd.DataFrame) -> np.ndarray:
+    def _scaled(self, values: np.ndarray, X: pd.DataFrame, scaling=None) -> np.ndarray:
+        """Robust z of every value (fit-time scaling unless ``scaling`` = (centre, scale, per-group))."""
+        center, scale, peer_stats = scaling or (self.center_, self.scale_, getattr(self, "peer_stats_", None))
         # broadcast instead of materialising n×k centre and scale matrices (same bits, ~16× faster at 1M)
-        z = values - self.center_
-        z /= self.scale_
-        if getattr(self, "peer_stats_", None):
+        z = values - center
+        z /= scale
+        if peer_stats:
             groups = X[self.peer_column_].to_numpy()
-            for g, (c, s) in self.peer_stats_.items():
+            for g, (c, s) in peer_stats.items():
                 rows = groups == g
                 if rows.any():
                     z[rows] = (values[rows] - c) / s
