@@ -28,6 +28,9 @@ PTYPES = ("hospital", "clinic", "pharmacy")
 _PEER_METRICS = {"log_cost": 0.05, "los": 0.5, "lines": 0.5, "drug_share": 0.02, "exam_share": 0.02,
                  "log_drug": 0.1, "eligible_share": 0.02, "lines_per_day": 0.1}
 _QS = np.linspace(0.0, 1.0, 41)
+#: A patient buying a drug this many times faster than its usual repeat buyers is over-supplied
+#: (resale); providers count the claims that sell to one (``oversupply_claim_share``).
+OVERSUPPLY = 1.5
 PRIOR_CLAIMS = 20.0  # pseudo-claims shrinking provider shares and means towards the batch-wide value
 
 
@@ -305,6 +308,7 @@ class FeatureBuilder(BaseEstimator):
         for col, src in (("patient_supply_ratio", "supply_ratio"), ("patient_providers_90d", "providers_per_90d"),
                          ("patient_pharmacies_90d", "pharmacies_per_90d"), ("patient_max_claims_30d", "max_claims_30d")):
             claims[col] = patients[src].to_numpy()[b.pcode]
+        claims["drug_oversupply"] = b.drug_oversupply
         providers = self._providers(b, claims, patients)
         claims.index = pd.Index(b.claim_id.to_numpy(), name="claim_id")
         return Features(claims=claims[list(CLAIM_COLUMNS)], patients=patients[list(PATIENT_COLUMNS)],
@@ -492,9 +496,14 @@ class FeatureBuilder(BaseEstimator):
         outside = b.care != INPATIENT
         drug_days = group_sum(pc[outside], b.drug_qty[outside], P)
         out["drug_days"] = drug_days
-        pair_patient, rate, _ = _drug_rates_of(b, *b.line_features.drug_buys)
+        buys = b.line_features.drug_buys
+        pair_patient, rate, _, line_pair = _drug_rates_of(b, *buys, line_pairs=True)
         ratio = rate[0] / np.where(self.drug_rate_[rate[1]] > 0, self.drug_rate_[rate[1]], np.inf) if len(rate[0]) else np.zeros(0)
-        out["supply_ratio"] = group_max(pair_patient, np.nan_to_num(ratio), P, fill=0.0)
+        ratio = np.nan_to_num(ratio)
+        out["supply_ratio"] = group_max(pair_patient, ratio, P, fill=0.0)
+        # each claim: the fastest rate at which its patient buys one of the claim's drugs (resale)
+        b.drug_oversupply = group_max(buys[0], np.where(line_pair >= 0, ratio[np.maximum(line_pair, 0)] if len(ratio) else 0.0, 0.0),
+                                      b.n, fill=0.0)
         day_key = pc.astype(np.int64) * 1_000_000 + (b.admit - b.admit.min())
         d, r, _ = pair_counts(day_key, b.region_v)
         d_of, n_regions = np.unique(d, return_counts=True)
@@ -685,6 +694,7 @@ def _claim_flags(c: dict, b: _Base, supply: np.ndarray) -> dict[str, tuple[np.nd
         "exam_pattern_share": ((c["exam_pattern_lift"] > 5) & (c["exam_pattern_claims"] >= 10), None),
         "implausible_share": ((c["implausible_lines"] > 0) | (c["implausible_dx"] > 0), None),
         "high_supply_share": (supply > 2, None),
+        "oversupply_claim_share": (c["drug_oversupply"] > OVERSUPPLY, b.drug_amount > 0),
     }
 
 
@@ -715,11 +725,16 @@ def _drug_rates(b: _Base, code: np.ndarray, min_purchases: int = 3):
     return _drug_rates_of(b, b.cidx[drug], code[drug], b.qty[drug], min_purchases)
 
 
-def _drug_rates_of(b: _Base, claim: np.ndarray, code: np.ndarray, qty: np.ndarray, min_purchases: int = 3):
-    """:func:`_drug_rates` of the drug purchases given as (claim, code, units), in line order."""
+def _drug_rates_of(b: _Base, claim: np.ndarray, code: np.ndarray, qty: np.ndarray, min_purchases: int = 3,
+                   line_pairs: bool = False):
+    """:func:`_drug_rates` of the drug purchases given as (claim, code, units), in line order.
+
+    ``line_pairs``: also return, per purchase, the position of its (patient, drug) pair among
+    those returned (-1 where the pair has too few purchases)."""
     p, c, q, d = b.pcode[claim].astype(np.int64), code.astype(np.int64), qty, b.admit[claim]
     if len(p) == 0:
-        return np.zeros(0, np.int64), (np.zeros(0), np.zeros(0, np.int64)), 0
+        empty = (np.zeros(0, np.int64), (np.zeros(0), np.zeros(0, np.int64)), 0)
+        return (*empty, np.zeros(0, np.int64)) if line_pairs else empty
     day0 = d - d.min()
     order = np.argsort((p * (int(c.max()) + 1) + c) * (int(day0.max()) + 1) + day0, kind="stable")  # = lexsort((d, c, p))
     p, c, q, d = p[order], c[order], q[order], d[order]
@@ -729,7 +744,13 @@ def _drug_rates_of(b: _Base, claim: np.ndarray, code: np.ndarray, qty: np.ndarra
     total = np.add.reduceat(q, start)
     keep = (n >= min_purchases) & (d[end] > d[start])
     rate = (total - q[end])[keep] / (d[end] - d[start])[keep]
-    return p[start][keep], (rate, c[start][keep]), int(keep.sum())
+    found = p[start][keep], (rate, c[start][keep]), int(keep.sum())
+    if not line_pairs:
+        return found
+    pair = np.where(keep, np.cumsum(keep) - 1, -1)[np.repeat(np.arange(len(start)), n)]  # per sorted purchase
+    line_pair = np.empty_like(pair)
+    line_pair[order] = pair
+    return (*found, line_pair)
 
 
 def _share_below(quantiles: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:

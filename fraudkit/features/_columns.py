@@ -60,6 +60,7 @@ CLAIM_COLUMNS: dict[str, str] = {
     "implausible_lines": "lines whose item_code is almost never billed for the patient's sex or age (learned at fit)",
     "implausible_dx": "1 if the diagnosis category is almost never seen for the patient's sex or age (learned at fit)",
     "patient_supply_ratio": "the patient's drug days supplied / days elapsed (see patient table)",
+    "drug_oversupply": "largest, over the claim's drugs outside stays, of the patient's rate of buying that drug (units per day between first and last purchase, 3 purchases or more, anywhere) / the drug's typical rate among its repeat buyers at fit; 0 when none is bought repeatedly",
     "patient_providers_90d": "the patient's distinct providers per 90 days",
     "patient_pharmacies_90d": "the patient's distinct pharmacies per 90 days",
     "patient_max_claims_30d": "the patient's largest number of claims in any 30-day window",
@@ -138,6 +139,7 @@ PROVIDER_COLUMNS: dict[str, str] = {
     "patient_supply_ratio_mean": "mean supply_ratio of the provider's patients (claim-weighted)",
     "high_supply_share": "share of claims by patients with supply_ratio > 2",
     "high_supply_patients": "distinct patients with supply_ratio > 2 among the provider's patients",
+    "oversupply_claim_share": "share of claims with drugs that sell a drug to a patient buying it at over OVERSUPPLY (1.5) × its typical rate (drug_oversupply)",
     "patient_providers_mean": "mean providers_per_90d of the provider's patients (claim-weighted)",
     "partner_share": "largest share of this provider's patients also seen at one other provider",
     "partner_lift": "shared patients with that top partner / number expected if patients chose independently",
@@ -156,6 +158,7 @@ PROVIDER_COLUMNS: dict[str, str] = {
     "exam_pattern_sig": "z of the exact binomial tail of the claims counted in exam_pattern_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
     "implausible_sig": "z of the exact binomial tail of the claims counted in implausible_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
     "high_supply_sig": "z of the exact binomial tail of the claims counted in high_supply_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
+    "oversupply_claim_sig": "z of the exact binomial tail of the claims counted in oversupply_claim_share, at the pooled rate of the provider's class (type × tier, else type) in the batch",
     "cost_z_sig": "Stouffer z of cost_z_mean: the claims' values standardised within the provider's class (type × tier, else type) in the batch, summed / √claims",
     "los_z_sig": "Stouffer z of los_z_mean: the claims' values standardised within the provider's class (type × tier, else type) in the batch, summed / √claims",
     "drug_cost_z_sig": "Stouffer z of drug_cost_z_mean: the claims' values standardised within the provider's class (type × tier, else type) in the batch, summed / √claims",
@@ -209,7 +212,7 @@ PROVIDER_MODEL_FEATURES = [
     "empty_day_share", "stay_overlap_sig", "cohort_sig", "dup_claim_sig", "overpriced_claim_sig",
     "expensive_drug_sig", "cost_outlier_sig", "cheap_for_group_sig", "long_stay_sig", "empty_stay_sig",
     "atypical_claim_sig", "drug_cost_z_sig", "exam_pattern_sig", "exam_line_lift_sig", "implausible_sig",
-    "patient_supply_ratio_sig", "high_supply_sig", "high_supply_patients", "patient_providers_mean", "partner_lift",
+    "patient_supply_ratio_sig", "high_supply_sig", "oversupply_claim_sig", "high_supply_patients", "patient_providers_mean", "partner_lift",
     "core_missing_sig",
 ]
 
@@ -330,6 +333,8 @@ _SENTENCES = {
     "patient_supply_ratio_mean": lambda r: f"its patients are supplied {_times(r.get('patient_supply_ratio_mean'))} the days elapsed in drugs",
     "high_supply_share": lambda r: f"{_pct(r.get('high_supply_share'))} of claims by patients buying over twice their need",
     "high_supply_patients": lambda r: f"{_n(r.get('high_supply_patients'))} of its patients buy drugs over twice their need",
+    "oversupply_claim_share": lambda r: f"{_pct(r.get('oversupply_claim_share'))} of its drug claims sell a drug to a patient buying it over 1.5× as fast as usual",
+    "drug_oversupply": lambda r: f"patient buys this drug {_times(r.get('drug_oversupply'))} as fast as its usual buyers",
     "patient_providers_mean": lambda r: f"its patients use {_n(r.get('patient_providers_mean'))} providers per 90 days",
     "partner_share": lambda r: f"{_pct(r.get('partner_share'))} of its patients also use one other provider",
     "partner_lift": lambda r: f"shares {_pct(r.get('partner_share'))} of its patients with one other provider ({_times(r.get('partner_lift'))} chance)",
@@ -344,7 +349,7 @@ def _significance_sentence(base: str):
 _SENTENCES.update({f"{base.rsplit('_', 1)[0]}_sig": _significance_sentence(base) for base in (
     *(f"{r}_share" for r in ("peer_outlier", "readmit", "stay_overlap", "cohort", "dup_claim", "overpriced_claim",
                              "expensive_drug", "cost_outlier", "cheap_for_group", "long_stay", "empty_stay",
-                             "atypical_claim", "exam_pattern", "implausible", "high_supply")),
+                             "atypical_claim", "exam_pattern", "implausible", "high_supply", "oversupply_claim")),
     *(f"{m}_mean" for m in ("cost_z", "los_z", "drug_cost_z", "exam_line_lift", "patient_supply_ratio", "core_missing")))})
 
 
