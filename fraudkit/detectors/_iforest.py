@@ -292,6 +292,7 @@ class IsolationForestDetector(BaseDetector):
         t = self._scaled(values, X)
         scores = -self._forest_scores(t) if len(X) else np.empty(0)
         if len(X) >= MIN_REFERENCE_ROWS:
+            del t  # one scaled copy of the matrix at a time
             t = self._scaled(values, X, self._batch_scaling(values, X))
         np.abs(t, out=t)  # as explain's contribution
         return (pd.Series(scores, index=ids, name=type(self).__name__),
