@@ -534,7 +534,9 @@ class FraudModel:
         det = self.detectors_["provider_features"]
         profile = det.explain(features.providers, top=3).assign(detector="provider_features")
         frames.append(profile)
-        if "provider_signals" in provider_scores.columns:  # its score is the first profile reason's contribution
+        # the strongest signal's reason: the profile's first (its deviation at the fit-time scaling;
+        # the signal's own is against the batch scored, the same on the batch the model was fitted on)
+        if "provider_signals" in provider_scores.columns:
             frames.append(profile[profile["rank"] == 1].assign(detector="provider_signals"))
         frames += graph_reasons
         # flagged claims summarised per provider ("31 flagged claims, e.g. ...")

@@ -49,7 +49,8 @@ def test_provider_level_forest_ranks_planted_hospitals(toy):
 
 def test_strongest_signal_keeps_one_extreme_feature_the_forest_dilutes(toy):
     """A clean provider with one signal far out (an item billed twice on many claims) and nothing
-    else odd: the strongest-signal score ranks it first, and equals its first reason's contribution."""
+    else odd: the strongest-signal score ranks it first and, on a batch this small (fewer than
+    MIN_REFERENCE_ROWS providers: the fit-time scaling), equals its first reason's contribution."""
     _, labels, f = toy
     det = IsolationForestDetector(entity="provider", random_state=0, n_estimators=300).fit(f.providers)
     clean = labels.providers.loc[~labels.fraudulent("providers").to_numpy(), "provider_id"]

@@ -242,13 +242,12 @@ class IsolationForestDetector(BaseDetector):
                 cols = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
         if not cols:
             raise ValueError("no numeric feature columns to model")
-        from fraudkit.features import DIRECTIONS, Z_UNITS
+        from fraudkit.features import DIRECTIONS
 
         self.features_ = cols
         self.n_features_in_ = len(cols)
         values = self._matrix(X)
-        # a column already in z units keeps at least its own unit (see fraudkit.features.Z_UNITS)
-        floor = np.array([1.0 if c in Z_UNITS else 0.0 for c in cols])
+        floor = self._scale_floor()
         self.peer_column_ = ("peer_group" if "peer_group" in X.columns else None) if self.peer_column == "auto" else self.peer_column
         groups = X[self.peer_column_].to_numpy() if self.peer_column_ is not None else None
         self.center_, self.scale_, self.peer_stats_ = _learn_scaling(values, groups, floor)
@@ -299,12 +298,16 @@ class IsolationForestDetector(BaseDetector):
                 pd.Series(t.max(axis=1, initial=0.0), index=ids, name="strongest_signal"))
 
     def _batch_scaling(self, values: np.ndarray, X: pd.DataFrame):
-        from fraudkit.features import Z_UNITS
-
         step = -(-len(values) // REFERENCE_SAMPLE)  # evenly spaced rows: deterministic
         groups = X[self.peer_column_].to_numpy()[::step] if self.peer_column_ is not None else None
-        floor = np.array([1.0 if c in Z_UNITS else 0.0 for c in self.features_])
-        return _learn_scaling(values[::step], groups, floor)
+        return _learn_scaling(values[::step], groups, self._scale_floor())
+
+    def _scale_floor(self) -> np.ndarray:
+        """Least robust scale per feature: a column already in z units keeps at least its own unit
+        (see fraudkit.features.Z_UNITS)."""
+        from fraudkit.features import Z_UNITS
+
+        return np.array([1.0 if c in Z_UNITS else 0.0 for c in self.features_])
 
     def explain(self, X, top: int = 3) -> pd.DataFrame:
         """Per row, the ``top`` features farthest in their suspicious tail, with a sentence each.
