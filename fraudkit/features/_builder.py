@@ -304,11 +304,15 @@ class FeatureBuilder(BaseEstimator):
         b = _Base(batch, lines=False)  # item lines are read chunk by chunk, never all at once
         dx = codes_in(self.dx_vocab_, b.dx3)
         claims = self._claims(b, dx)
-        patients = self._patients(b, claims)
+        supply = self._drug_supply(b)
+        patients = self._patients(b, claims, supply)
         for col, src in (("patient_supply_ratio", "supply_ratio"), ("patient_providers_90d", "providers_per_90d"),
                          ("patient_pharmacies_90d", "pharmacies_per_90d"), ("patient_max_claims_30d", "max_claims_30d")):
             claims[col] = patients[src].to_numpy()[b.pcode]
-        claims["drug_oversupply"] = b.drug_oversupply
+        # each claim: the fastest rate, against its usual rate, at which its patient buys one of its drugs (resale)
+        _, ratio, line_pair = supply
+        per_buy = ratio[np.maximum(line_pair, 0)] if len(ratio) else np.zeros(len(line_pair))
+        claims["drug_oversupply"] = group_max(b.line_features.drug_buys[0], np.where(line_pair >= 0, per_buy, 0.0), b.n, fill=0.0)
         providers = self._providers(b, claims, patients)
         claims.index = pd.Index(b.claim_id.to_numpy(), name="claim_id")
         return Features(claims=claims[list(CLAIM_COLUMNS)], patients=patients[list(PATIENT_COLUMNS)],
@@ -478,7 +482,15 @@ class FeatureBuilder(BaseEstimator):
         out["drug_swap_lift"] = np.ones(n) if subs is None else swap_lift(subs, *b.line_features.drug_pairs, b.vcode, cls, n)
 
     # ---------------------------------------------------------------- patients
-    def _patients(self, b: _Base, claims: pd.DataFrame) -> pd.DataFrame:
+    def _drug_supply(self, b: _Base) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each (patient, drug) pair bought repeatedly outside stays: its patient, its rate of buying
+        over the drug's usual rate (learned at fit), and each drug purchase's pair (-1: none)."""
+        pair_patient, rate, _, line_pair = _drug_rates_of(b, *b.line_features.drug_buys, line_pairs=True)
+        usual = self.drug_rate_[rate[1]]
+        ratio = np.nan_to_num(rate[0] / np.where(usual > 0, usual, np.inf)) if len(rate[0]) else np.zeros(0)
+        return pair_patient, ratio, line_pair
+
+    def _patients(self, b: _Base, claims: pd.DataFrame, supply: tuple) -> pd.DataFrame:
         P, pc = b.n_pat, b.pcode
         cnt = np.bincount(pc, minlength=P).astype(float)
         first = np.full(P, np.iinfo(np.int64).max)
@@ -496,14 +508,8 @@ class FeatureBuilder(BaseEstimator):
         outside = b.care != INPATIENT
         drug_days = group_sum(pc[outside], b.drug_qty[outside], P)
         out["drug_days"] = drug_days
-        buys = b.line_features.drug_buys
-        pair_patient, rate, _, line_pair = _drug_rates_of(b, *buys, line_pairs=True)
-        ratio = rate[0] / np.where(self.drug_rate_[rate[1]] > 0, self.drug_rate_[rate[1]], np.inf) if len(rate[0]) else np.zeros(0)
-        ratio = np.nan_to_num(ratio)
+        pair_patient, ratio, _ = supply
         out["supply_ratio"] = group_max(pair_patient, ratio, P, fill=0.0)
-        # each claim: the fastest rate at which its patient buys one of the claim's drugs (resale)
-        b.drug_oversupply = group_max(buys[0], np.where(line_pair >= 0, ratio[np.maximum(line_pair, 0)] if len(ratio) else 0.0, 0.0),
-                                      b.n, fill=0.0)
         day_key = pc.astype(np.int64) * 1_000_000 + (b.admit - b.admit.min())
         d, r, _ = pair_counts(day_key, b.region_v)
         d_of, n_regions = np.unique(d, return_counts=True)
