@@ -282,25 +282,37 @@ class IsolationForestDetector(BaseDetector):
         """
         return self.scores_with_signal(X)[1]
 
-    def scores_with_signal(self, X) -> tuple[pd.Series, pd.Series]:
-        """:meth:`scores` and :meth:`strongest_signal` of ``X`` from one read of the matrix."""
+    def scores_with_signal(self, X, scaling="batch") -> tuple[pd.Series, pd.Series]:
+        """:meth:`scores` and :meth:`strongest_signal` of ``X`` from one read of the matrix.
+
+        ``scaling``: what the signal is measured against, ``"batch"`` (:meth:`signal_scaling`
+        of ``X``) or one already taken from a whole batch of which ``X`` is a part (None = the
+        fit-time scaling), so that partitions scored apart give the whole batch's signal.
+        """
         X = self._check_frame(X)
         check_is_fitted(self, "features_")
         ids = self.sample_ids(X)
         values = self._matrix(X)
         t = self._scaled(values, X)
         scores = -self._forest_scores(t) if len(X) else np.empty(0)
-        if len(X) >= MIN_REFERENCE_ROWS:
+        if isinstance(scaling, str) and scaling == "batch":
+            scaling = self.signal_scaling(X)
+        if scaling is not None:
             del t  # one scaled copy of the matrix at a time
-            t = self._scaled(values, X, self._batch_scaling(values, X))
+            t = self._scaled(values, X, scaling)
         np.abs(t, out=t)  # as explain's contribution
         return (pd.Series(scores, index=ids, name=type(self).__name__),
                 pd.Series(t.max(axis=1, initial=0.0), index=ids, name="strongest_signal"))
 
-    def _batch_scaling(self, values: np.ndarray, X: pd.DataFrame):
-        step = -(-len(values) // REFERENCE_SAMPLE)  # evenly spaced rows: deterministic
-        groups = X[self.peer_column_].to_numpy()[::step] if self.peer_column_ is not None else None
-        return _learn_scaling(values[::step], groups, self._scale_floor())
+    def signal_scaling(self, X):
+        """The scaling the strongest signal of ``X`` is measured against: ``X``'s own robust centre and
+        scale (overall and per peer group) from at most ``REFERENCE_SAMPLE`` evenly spaced rows, or
+        None (the fit-time scaling) below ``MIN_REFERENCE_ROWS`` rows."""
+        if len(X) < MIN_REFERENCE_ROWS:
+            return None
+        sample = X.iloc[:: -(-len(X) // REFERENCE_SAMPLE)]  # evenly spaced rows: deterministic
+        groups = sample[self.peer_column_].to_numpy() if self.peer_column_ is not None else None
+        return _learn_scaling(self._matrix(sample), groups, self._scale_floor())
 
     def _scale_floor(self) -> np.ndarray:
         """Least robust scale per feature: a column already in z units keeps at least its own unit

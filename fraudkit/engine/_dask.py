@@ -11,6 +11,9 @@ What runs where, and why the files are byte-identical to the local engine:
 - isolation-forest scores of claims and patients: per partition of rows on the workers. A
   row's score depends only on that row, and every partition keeps at least
   :data:`MIN_ROWS` rows so that it takes the same compiled code path as the whole table;
+- each claim's strongest single signal (``claim_signals``): per partition on the workers,
+  measured against the whole batch's robust scaling, taken once in the calling process from
+  an evenly spaced sample of rows (a reduction) and shipped with every partition;
 - reasons of flagged claims: per partition on the workers (row-wise too);
 - graph detectors, provider aggregates, combination and ranking: as in the local engine,
   on the reduced tables.
@@ -64,6 +67,18 @@ def _scores_part(detector, table: pd.DataFrame, threads: int | None) -> np.ndarr
         return det.score_samples(table)
 
 
+def _signal_part(detector, table: pd.DataFrame, extra) -> tuple[np.ndarray, np.ndarray]:
+    """Worker task: a detector's scores and strongest signal of one partition of rows, the signal
+    measured against the whole batch's scaling (``extra`` = (threads, scaling))."""
+    threads, scaling = extra
+    det = copy.copy(detector)
+    if threads and hasattr(det, "n_jobs"):
+        det.n_jobs = threads
+    with _KERNEL_LOCK:
+        scores, signal = det.scores_with_signal(table, scaling=scaling)
+    return scores.to_numpy(), signal.to_numpy()
+
+
 def _explain_part(detector, table: pd.DataFrame, top: int) -> pd.DataFrame:
     """Worker task: a detector's reasons for one partition of rows."""
     return detector.explain(table, top=top)
@@ -94,7 +109,7 @@ class _DistributedDetector:
         det = self._detector
         cols = list(det.features_)
         peer = getattr(det, "peer_column_", None)
-        if getattr(det, "peer_stats_", None) and peer and peer not in cols:
+        if peer and peer not in cols:
             cols.append(peer)
         return table[cols]
 
@@ -107,6 +122,19 @@ class _DistributedDetector:
         chunks = [slim.iloc[a:b] for a, b in parts]
         values = self._engine.map(_scores_part, det, chunks, self._engine.forest_threads)
         return pd.Series(np.concatenate(values), index=det.sample_ids(table), name=type(det).__name__)
+
+    def scores_with_signal(self, table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+        det = self._detector
+        parts = self._engine.partitions_of(len(table))
+        if len(parts) < 2:
+            return det.scores_with_signal(table)
+        slim = self._columns(table)
+        scaling = det.signal_scaling(slim)  # a reduction: the batch's robust scaling, from a sample of rows
+        chunks = [slim.iloc[a:b] for a, b in parts]
+        values = self._engine.map(_signal_part, det, chunks, (self._engine.forest_threads, scaling))
+        ids = det.sample_ids(table)
+        return (pd.Series(np.concatenate([v[0] for v in values]), index=ids, name=type(det).__name__),
+                pd.Series(np.concatenate([v[1] for v in values]), index=ids, name="strongest_signal"))
 
     def explain(self, table: pd.DataFrame, top: int = 3) -> pd.DataFrame:
         det = self._detector
