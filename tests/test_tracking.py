@@ -382,6 +382,18 @@ def test_weights_given_in_part_keep_the_other_defaults():
         assert config.weights["egonet"] == 0.0  # off by default, not the combination's fallback of 1
 
 
+def test_provider_weights_are_checked_like_weights():
+    from fraudkit.errors import FraudkitError
+    from fraudkit.pipeline import ModelConfig
+    from fraudkit.tracking import check_config
+
+    assert ModelConfig().provider_weights == {"rings": 2.0}
+    with pytest.raises(FraudkitError, match="provider weight 'ringz' names no detector"):
+        ModelConfig.from_dict({"provider_weights": {"ringz": 2.0}})
+    with pytest.raises(FraudkitError, match="provider_weights.rings must be a number ≥ 0"):
+        check_config(ModelConfig(provider_weights={"rings": -1.0}))
+
+
 def test_saved_model_bytes_are_reproducible(tiny_batch_dir, tmp_path):
     """`make model` must give the same bytes twice: fit and save here and in a process with another hash seed."""
     from fraudkit.io import load_batch

@@ -68,6 +68,7 @@ def check_config(config, source: str = "config") -> None:
         if fence is not None and (isinstance(fence, bool) or not isinstance(fence, numbers.Real) or fence < 0):
             raise FraudkitError(f"{source}: fences.{name} must be a number ≥ 0 of interquartile ranges above Q3 "
                                 f"(or null for no fence), got {fence!r}")
-    for name, weight in config.weights.items():
-        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or weight < 0:
-            raise FraudkitError(f"{source}: weights.{name} must be a number ≥ 0 (0 switches the detector off), got {weight!r}")
+    for key in ("weights", "provider_weights"):
+        for name, weight in (getattr(config, key, None) or {}).items():
+            if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or weight < 0:
+                raise FraudkitError(f"{source}: {key}.{name} must be a number ≥ 0 (0 switches the detector off), got {weight!r}")

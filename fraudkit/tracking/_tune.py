@@ -40,6 +40,7 @@ SPACE: dict[str, list] = {
     "weights.claim_signals": [0.0, 0.5, 1.0, 2.0],
     "weights.dense_blocks": [0.0, 1.0, 2.0],
     "weights.rings": [0.0, 1.0, 2.0],
+    "provider_weights.rings": [1.0, 2.0, 3.0],
     "weights.egonet": [0.0, 0.5, 1.0],
     "weights.patient_outliers": [0.0, 0.5, 1.0],
     "peer_groups": [True, False],
