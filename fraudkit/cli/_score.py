@@ -84,7 +84,7 @@ def score(
     provider_type: str = typer.Option(None, "--provider-type", help="Rank only hospitals, clinics or pharmacies."),
     outcomes: Path = typer.Option(None, "--outcomes", help="CSV/Parquet of past inspection outcomes (provider_id, outcome)."),
     on_bad_rows: OnBadRows = typer.Option(OnBadRows.refuse, "--on-bad-rows", help="refuse: stop at the first broken rule; reject: score valid rows, write bad ones to rejects.parquet."),
-    refit: Refit = typer.Option(Refit.auto, "--refit", help="auto: learn the statistics from the batch itself when it has 50,000 claims or more (its own reference) or the model knows under half of its item codes (another catalogue); always; never (the model's statistics as they are)."),
+    refit: Refit = typer.Option(Refit.auto, "--refit", help="auto: learn the statistics from the batch itself when it has 30,000 claims or more (its own reference) or the model knows under half of its item codes (another catalogue); always; never (the model's statistics as they are)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     engine: Engine = typer.Option(Engine.local, "--engine", help="local: this process; dask: row-wise stages on a Dask cluster (same files)."),
