@@ -58,11 +58,17 @@ def partition_bounds(n_rows: int, partitions: int, min_rows: int = MIN_ROWS) -> 
     return list(zip(edges[:-1], edges[1:]))
 
 
-def _scores_part(detector, table: pd.DataFrame, threads: int | None) -> np.ndarray:
-    """Worker task: a detector's scores of one partition of rows."""
+def _on_threads(detector, threads: int | None):
+    """The worker's copy of a detector, scoring on ``threads`` threads where it can."""
     det = copy.copy(detector)
     if threads and hasattr(det, "n_jobs"):
         det.n_jobs = threads
+    return det
+
+
+def _scores_part(detector, table: pd.DataFrame, threads: int | None) -> np.ndarray:
+    """Worker task: a detector's scores of one partition of rows."""
+    det = _on_threads(detector, threads)
     with _KERNEL_LOCK:
         return det.score_samples(table)
 
@@ -71,9 +77,7 @@ def _signal_part(detector, table: pd.DataFrame, extra) -> tuple[np.ndarray, np.n
     """Worker task: a detector's scores and strongest signal of one partition of rows, the signal
     measured against the whole batch's scaling (``extra`` = (threads, scaling))."""
     threads, scaling = extra
-    det = copy.copy(detector)
-    if threads and hasattr(det, "n_jobs"):
-        det.n_jobs = threads
+    det = _on_threads(detector, threads)
     with _KERNEL_LOCK:
         scores, signal = det.scores_with_signal(table, scaling=scaling)
     return scores.to_numpy(), signal.to_numpy()
