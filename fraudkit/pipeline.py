@@ -78,6 +78,11 @@ GRAPH_DETECTORS = {
     "propagation": PropagationDetector,
 }
 
+#: From this many claims ``score`` (with ``executor="auto"``) analyses the graph in a worker
+#: process, beside the features and forests, when the machine has a second core. Below it the
+#: worker's start (about 2 s of imports, once per session) costs more than the overlap saves.
+GRAPH_WORKER_FROM_CLAIMS = 200_000
+
 Progress = Callable[[str], None]
 
 
@@ -355,6 +360,7 @@ class FraudModel:
         seeds: dict | None = None,
         outcomes=None,
         progress: Progress | None = None,
+        executor="auto",
     ) -> ScoreResult:
         """Score a batch and rank its providers for ``inspections`` flight inspections.
 
@@ -366,6 +372,13 @@ class FraudModel:
         propagation when ``seeds`` is not given, train the supervised re-ranker (column
         ``score_reranker``, see :mod:`fraudkit.outcomes`) and move already-inspected providers
         after the others (columns ``inspected``, ``outcome``). Without outcomes nothing changes.
+
+        ``executor`` is where the graph detectors analyse the network while this process builds
+        the features and runs the forests: ``"auto"`` (a worker process from
+        :data:`GRAPH_WORKER_FROM_CLAIMS` claims on a machine with a second core, else here),
+        ``None`` (here, after the forests), or anything with ``submit(fn, *args)`` returning a
+        future (a :mod:`concurrent.futures` executor, a ``distributed.Client``). The results
+        are the same bits wherever the analysis runs.
         """
         if outcomes is not None or getattr(self, "outcomes_", None) is not None:
             from fraudkit.outcomes import merge_outcomes
@@ -376,11 +389,41 @@ class FraudModel:
         if not hasattr(self, "features_"):
             raise ModelError("this model is not fitted; train it first (fraudkit train)")
         step = progress or (lambda stage: None)
+        step("features")
+        network = ClaimsNetwork.from_batch(batch)
+        graph_detectors = self._graph_detectors(seeds)
+        pending = _submit_graph(executor, network, graph_detectors)
+        try:
+            return self._score(batch, network, graph_detectors, pending, features=self._features_of(batch),
+                               inspections=inspections, region=region, provider_type=provider_type,
+                               seeds=seeds, outcomes=outcomes, step=step)
+        finally:
+            if pending is not None:
+                pending.cancel()
+
+    def _graph_detectors(self, seeds: dict | None) -> dict:
+        """The graph detectors ``score`` runs, by name, unfitted (propagation only with seeds)."""
+        cfg = self.config
+        detectors = {}
+        for name, params in cfg.graph.items():
+            if cfg.weights.get(name, 0) <= 0:
+                continue
+            params = dict(params or {})
+            if name == "propagation":
+                if not seeds or not any(seeds.values()):
+                    continue
+                params.setdefault("seeds", [*seeds.get("providers", []), *seeds.get("patients", [])])
+            det = GRAPH_DETECTORS[name](**params)
+            for seed_param in ("random_state", "seed"):
+                if seed_param in det.get_params() and seed_param not in params:
+                    det.set_params(**{seed_param: cfg.seed})
+            detectors[name] = det
+        return detectors
+
+    def _score(self, batch, network, graph_detectors, pending, *, features, inspections, region, provider_type,
+               seeds, outcomes, step) -> ScoreResult:
         cfg = self.config
         claims = batch.claims
-
-        step("features")
-        features = self._features_of(batch)
         step("isolation forests")
         claim_cols: dict[str, pd.Series] = {}
         patient_cols: dict[str, pd.Series] = {}
@@ -405,21 +448,10 @@ class FraudModel:
         claim_cols["patient_features"] = pd.Series(of_claims, index=claim_index)
 
         step("graph")
-        network = ClaimsNetwork.from_batch(batch)
+        analyses = _graph_analyses(pending, network, graph_detectors)
         graph_reasons, blocks = [], []
-        for name, params in cfg.graph.items():
-            if cfg.weights.get(name, 0) <= 0:
-                continue
-            params = dict(params or {})
-            if name == "propagation":
-                if not seeds or not any(seeds.values()):
-                    continue
-                params.setdefault("seeds", [*seeds.get("providers", []), *seeds.get("patients", [])])
-            det = GRAPH_DETECTORS[name](**params)
-            for seed_param in ("random_state", "seed"):
-                if seed_param in det.get_params() and seed_param not in params:
-                    det.set_params(**{seed_param: cfg.seed})
-            det.fit(network)
+        for name, det in graph_detectors.items():
+            det.fit(network, analysis=analyses[name])
             scores = det.entity_scores(network)
             for entity, target in (("claim", claim_cols), ("patient", patient_cols), ("provider", provider_cols)):
                 s = scores.get(entity)
@@ -622,6 +654,41 @@ def _claim_reasons(explained: pd.DataFrame, claim_ids: pd.Series, rows: np.ndarr
     out = np.full(len(claim_ids), "", dtype=object)
     out[rows[pos[starts]]] = [" | ".join(reasons[a:b]) for a, b in zip(starts.tolist(), ends.tolist())]
     return pd.Series(out, index=claim_ids.index, dtype=claim_ids.dtype)
+
+
+def _analyse_graph(network: ClaimsNetwork, detectors: dict) -> dict:
+    """Each graph detector's analysis of ``network``, by name: pure, so it may run in a worker."""
+    return {name: det.analyse(network) for name, det in detectors.items()}
+
+
+def _submit_graph(executor, network: ClaimsNetwork, detectors: dict):
+    """Start the graph analyses on ``executor`` (see ``FraudModel.score``); None: run them later, here."""
+    if executor == "auto":
+        import os
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if len(network.claim_ids) < GRAPH_WORKER_FROM_CLAIMS or cores < 2:
+            return None
+        from joblib.externals.loky import get_reusable_executor  # scikit-learn's worker pool: no __main__ re-import
+
+        executor = get_reusable_executor(max_workers=1)
+    if executor is None or not detectors:
+        return None
+    # the analyses read codes, not claim ids: ship a range instead of a million strings
+    slim = ClaimsNetwork(**{**{f.name: getattr(network, f.name) for f in fields(network) if f.name != "_cache"},
+                            "claim_ids": pd.RangeIndex(len(network.claim_ids))})
+    return executor.submit(_analyse_graph, slim, detectors)
+
+
+def _graph_analyses(pending, network: ClaimsNetwork, detectors: dict) -> dict:
+    """The analyses started by :func:`_submit_graph`, or computed here (also when the worker failed:
+    a genuine error is then raised again, from this process)."""
+    if pending is not None:
+        try:
+            return pending.result()
+        except Exception:  # noqa: BLE001 - a lost worker, or an error re-raised just below
+            pass
+    return _analyse_graph(network, detectors)
 
 
 def _codes(index: pd.Index, keys: pd.Series) -> np.ndarray | None:

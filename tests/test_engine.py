@@ -71,6 +71,34 @@ def test_dask_engine_writes_the_local_engines_files_byte_for_byte(parted, cluste
     assert local.reasons.equals(distributed.reasons)
 
 
+class _LostWorker:
+    """An executor whose worker dies: ``score`` must analyse the graph itself."""
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+        from concurrent.futures.process import BrokenProcessPool
+
+        future = Future()
+        future.set_exception(BrokenProcessPool("worker killed"))
+        return future
+
+
+def test_graph_analysed_in_a_worker_process_gives_the_same_bits(parted, tmp_path):
+    from joblib.externals.loky import get_reusable_executor
+
+    _, batch, model = parted
+    here = model.score(batch, inspections=10, executor=None)
+    worker = get_reusable_executor(max_workers=1)
+    elsewhere = model.score(batch, inspections=10, executor=worker)
+    assert worker.submit(__import__("os").getpid).result() != __import__("os").getpid()  # really another process
+    lost = model.score(batch, inspections=10, executor=_LostWorker())
+    for name, result in (("here", here), ("elsewhere", elsewhere), ("lost", lost)):
+        (tmp_path / name).mkdir()
+        result.write(tmp_path / name)
+    assert _digests(tmp_path / "elsewhere") == _digests(tmp_path / "here") == _digests(tmp_path / "lost")
+    assert here.summary["dense_blocks"] > 0 and "score_rings" in here.providers.columns  # the graph did run
+
+
 def test_score_cli_engine_dask_with_a_scheduler_address(parted, cluster):
     from fraudkit.cli import app
 

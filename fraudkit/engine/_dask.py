@@ -15,8 +15,9 @@ What runs where, and why the files are byte-identical to the local engine:
   measured against the whole batch's robust scaling, taken once in the calling process from
   an evenly spaced sample of rows (a reduction) and shipped with every partition;
 - reasons of flagged claims: per partition on the workers (row-wise too);
-- graph detectors, provider aggregates, combination and ranking: as in the local engine,
-  on the reduced tables.
+- graph detectors: their analyses of the claims network as one task on a worker, beside the
+  forests' partitions (pure functions of the network: the same bits anywhere);
+- provider aggregates, combination and ranking: as in the local engine, on the reduced tables.
 
 Partitions are contiguous row ranges, concatenated back in order, so every later stage sees
 exactly what the local engine sees.
@@ -247,7 +248,18 @@ class DaskEngine:
         staged.features_ = _Features(features)
         staged.detectors_ = {name: (_DistributedDetector(det, self) if det.entity in ("claim", "patient") else det)
                              for name, det in model.detectors_.items()}
+        kwargs.setdefault("executor", _OnCluster(self.client))
         return staged.score(batch, progress=lambda stage: None if stage == "features" else step(stage), **kwargs)
+
+
+class _OnCluster:
+    """``submit(fn, *args)`` on the cluster: the graph analyses run on a worker beside the forests."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def submit(self, fn, *args):
+        return self.client.submit(fn, *self.client.scatter(list(args)), pure=False)
 
 
 def score_dask(model, batch, *, scheduler: str | None = None, workers: int | None = None, processes: bool = True,

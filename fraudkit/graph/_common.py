@@ -60,9 +60,23 @@ class GraphDetector(BaseDetector):
     def _analyse(self, net: ClaimsNetwork) -> Analysis:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def analyse(self, network) -> Analysis:
+        """This detector's analysis of ``network``, without fitting: pure, so it can run in
+        another process (:meth:`fit` with ``analysis=`` then adopts it)."""
+        return self._analyse(as_network(network))
+
+    def fit(self, X, y=None, *, analysis: Analysis | None = None):
+        """Analyse the network ``X``; or, given ``analysis`` (:meth:`analyse` of this same
+        network, e.g. computed in another process), adopt it instead of analysing again."""
+        self._given = analysis
+        try:
+            return super().fit(X, y)
+        finally:
+            del self._given
+
     def _fit(self, X) -> np.ndarray:
         net = as_network(X)
-        result = self._analyse(net)
+        result = self._given if getattr(self, "_given", None) is not None else self._analyse(net)
         self._result_ = result
         self.fingerprint_ = fingerprint(net)
         self.evidence_ = result.evidence

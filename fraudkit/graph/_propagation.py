@@ -98,8 +98,8 @@ class PropagationDetector(GraphDetector):
         self.max_iter = max_iter
         self.tol = tol
 
-    def fit(self, X, y=None):
-        super().fit(X, y)
+    def fit(self, X, y=None, *, analysis: Analysis | None = None):
+        super().fit(X, y, analysis=analysis)
         self.skipped_ = bool(self.evidence_["skipped"])
         if self.skipped_:
             self.threshold_ = float("inf")
