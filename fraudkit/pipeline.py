@@ -269,8 +269,8 @@ class FraudModel:
         if outcomes is not None:
             self.outcomes_ = outcomes
         step("features")
-        self.features_ = FeatureBuilder().fit(batch)
-        features = self.features_.transform(batch)
+        self.features_ = FeatureBuilder()
+        features = self.features_.fit_transform(batch)
         self._fitted_features = (weakref.ref(batch), features)  # scoring the same batch next reuses them
         step("isolation forests")
         self.detectors_ = {}
@@ -282,10 +282,13 @@ class FraudModel:
         return self
 
     def _features_of(self, batch: Batch):
-        """The batch's feature tables: those computed by ``fit`` when it was fitted on this very batch."""
+        """The batch's feature tables, and whether they are those ``fit`` computed and learnt from
+        (when it was fitted on this very batch: the forests' ``decision_scores_`` then score them)."""
         ref, features = getattr(self, "_fitted_features", (None, None))
         self._fitted_features = (None, None)  # used once: a batch scored again is transformed again
-        return features if ref is not None and ref() is batch else self.features_.transform(batch)
+        if ref is not None and ref() is batch:
+            return features, True
+        return self.features_.transform(batch), False
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -394,7 +397,8 @@ class FraudModel:
         graph_detectors = self._graph_detectors(seeds)
         pending = _submit_graph(executor, network, graph_detectors)
         try:
-            return self._score(batch, network, graph_detectors, pending, features=self._features_of(batch),
+            features, fitted = self._features_of(batch)
+            return self._score(batch, network, graph_detectors, pending, features=features, fitted=fitted,
                                inspections=inspections, region=region, provider_type=provider_type,
                                seeds=seeds, outcomes=outcomes, step=step)
         finally:
@@ -420,7 +424,7 @@ class FraudModel:
             detectors[name] = det
         return detectors
 
-    def _score(self, batch, network, graph_detectors, pending, *, features, inspections, region, provider_type,
+    def _score(self, batch, network, graph_detectors, pending, *, features, fitted, inspections, region, provider_type,
                seeds, outcomes, step) -> ScoreResult:
         cfg = self.config
         claims = batch.claims
@@ -433,7 +437,9 @@ class FraudModel:
             target = {"claim": claim_cols, "patient": patient_cols, "provider": provider_cols}[det.entity]
             signal = SIGNAL_DETECTORS.get(name)
             if signal is not None and cfg.weights.get(signal, 0) > 0:  # the forest's strongest single signal beside it
-                target[name], target[signal] = det.scores_with_signal(table)
+                target[name], target[signal] = det.scores_with_signal(table, fitted=fitted)
+            elif fitted:  # the table the forest learnt from: its training scores, the same bits
+                target[name] = pd.Series(det.decision_scores_, index=det.sample_ids(table), name=type(det).__name__)
             else:
                 target[name] = det.scores(table)
         # A claim by a suspicious patient is suspicious (card lending, reselling are patient schemes).

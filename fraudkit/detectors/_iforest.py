@@ -282,22 +282,30 @@ class IsolationForestDetector(BaseDetector):
         """
         return self.scores_with_signal(X)[1]
 
-    def scores_with_signal(self, X, scaling="batch") -> tuple[pd.Series, pd.Series]:
+    def scores_with_signal(self, X, scaling="batch", fitted: bool = False) -> tuple[pd.Series, pd.Series]:
         """:meth:`scores` and :meth:`strongest_signal` of ``X`` from one read of the matrix.
 
         ``scaling``: what the signal is measured against, ``"batch"`` (:meth:`signal_scaling`
         of ``X``) or one already taken from a whole batch of which ``X`` is a part (None = the
         fit-time scaling), so that partitions scored apart give the whole batch's signal.
+        ``fitted=True`` says ``X`` is the very table :meth:`fit` learnt from: its scores are then
+        ``decision_scores_`` (the same bits; the forest is not walked again).
         """
         X = self._check_frame(X)
         check_is_fitted(self, "features_")
         ids = self.sample_ids(X)
+        if fitted and len(self.decision_scores_) != len(X):
+            raise ValueError(f"fitted=True, but X has {len(X):,} rows and the fitted table {len(self.decision_scores_):,}")
         values = self._matrix(X)
-        t = self._scaled(values, X)
-        scores = -self._forest_scores(t) if len(X) else np.empty(0)
+        t = None
+        if fitted:
+            scores = self.decision_scores_
+        else:
+            t = self._scaled(values, X)
+            scores = -self._forest_scores(t) if len(X) else np.empty(0)
         if isinstance(scaling, str) and scaling == "batch":
             scaling = self.signal_scaling(X)
-        if scaling is not None:
+        if scaling is not None or t is None:
             del t  # one scaled copy of the matrix at a time
             t = self._scaled(values, X, scaling)
         np.abs(t, out=t)  # as explain's contribution

@@ -128,11 +128,11 @@ class _DistributedDetector:
         values = self._engine.map(_scores_part, det, chunks, self._engine.forest_threads)
         return pd.Series(np.concatenate(values), index=det.sample_ids(table), name=type(det).__name__)
 
-    def scores_with_signal(self, table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    def scores_with_signal(self, table: pd.DataFrame, fitted: bool = False) -> tuple[pd.Series, pd.Series]:
         det = self._detector
         parts = self._engine.partitions_of(len(table))
-        if len(parts) < 2:
-            return det.scores_with_signal(table)
+        if len(parts) < 2 or fitted:  # fitted: the training scores are known, the signal is one pass
+            return det.scores_with_signal(table, fitted=fitted)
         slim = self._columns(table)
         scaling = det.signal_scaling(slim)  # a reduction: the batch's robust scaling, from a sample of rows
         chunks = [slim.iloc[a:b] for a, b in parts]

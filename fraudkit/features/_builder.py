@@ -113,6 +113,11 @@ class _Base:
         self.drug_share, self.exam_share = t.drug_amount / denom, t.exam_amount / denom
         self.dup_lines, self.active_days = t.dup_lines, t.active_days
         self.exam_lines, self.exam_sig = t.exam_lines, t.exam_sig
+    def drop_lines(self) -> None:
+        """Forget the whole item lines' columns (``lines=True``), as if built with ``lines=False``."""
+        for name in ("cidx", "code_raw", "kind", "qty", "price", "amount", "sday", "_vocab_codes"):
+            self.__dict__.pop(name, None)
+
     def peer_keys(self, dx: np.ndarray) -> list[np.ndarray]:
         """Peer-group keys from the narrowest (category×tier×care) to the broadest (care); -1 = none."""
         care, tier = self.care, np.clip(self.tier, 0, 3)
@@ -186,7 +191,9 @@ class FeatureBuilder(BaseEstimator):
         """Learn peer statistics, reference prices and item profiles from ``batch``; returns self."""
         if len(batch.claims) == 0:
             raise ValueError("cannot fit features on a batch without claims")
-        b = _Base(batch)
+        return self._fit(_Base(batch))
+
+    def _fit(self, b: _Base) -> "FeatureBuilder":
         self.dx_vocab_ = pd.Index(np.sort(b.dx3[b.dx3 != ""].unique().astype(str)))
         dx = codes_in(self.dx_vocab_, b.dx3)
         metrics = b.metrics()
@@ -301,7 +308,9 @@ class FeatureBuilder(BaseEstimator):
     def transform(self, batch) -> Features:
         """Feature tables of ``batch`` computed with the learned references."""
         check_is_fitted(self, "peer_stats_")
-        b = _Base(batch, lines=False)  # item lines are read chunk by chunk, never all at once
+        return self._transform(_Base(batch, lines=False))  # item lines are read chunk by chunk, never all at once
+
+    def _transform(self, b: _Base) -> Features:
         dx = codes_in(self.dx_vocab_, b.dx3)
         claims = self._claims(b, dx)
         supply = self._drug_supply(b)
@@ -319,7 +328,13 @@ class FeatureBuilder(BaseEstimator):
                         providers=providers[list(PROVIDER_COLUMNS)])
 
     def fit_transform(self, batch, y=None) -> Features:
-        return self.fit(batch).transform(batch)
+        """``fit(batch).transform(batch)``, the batch's column arrays built once."""
+        if len(batch.claims) == 0:
+            raise ValueError("cannot fit features on a batch without claims")
+        b = _Base(batch)
+        self._fit(b)
+        b.drop_lines()  # fitting's copy of every line's columns; transform reads the lines chunk by chunk
+        return self._transform(b)
 
     # ---------------------------------------------------------------- claims
     def _claims(self, b: _Base, dx: np.ndarray) -> pd.DataFrame:
