@@ -349,6 +349,9 @@ class FraudModel:
                if share < self.REFIT_BELOW else
                f": with {n:,} claims the batch is its own reference (from {self.REFIT_FROM_CLAIMS:,}; "
                "--refit never keeps the model's)")
+        worker = _graph_worker(n)
+        if worker is not None:  # start score's graph worker (its imports take ~2 s) while this process refits
+            worker.submit(_ready)
         refitted = FraudModel(self.config).fit(batch, progress=progress, outcomes=getattr(self, "outcomes_", None))
         return refitted, f"the model's statistics were learnt from this batch itself{why}"
 
@@ -667,17 +670,26 @@ def _analyse_graph(network: ClaimsNetwork, detectors: dict) -> dict:
     return {name: det.analyse(network) for name, det in detectors.items()}
 
 
+def _graph_worker(n_claims: int):
+    """``executor="auto"``'s worker for a batch of ``n_claims`` claims, or None (analyse in process)."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if n_claims < GRAPH_WORKER_FROM_CLAIMS or cores < 2:
+        return None
+    from joblib.externals.loky import get_reusable_executor  # scikit-learn's worker pool: no __main__ re-import
+
+    return get_reusable_executor(max_workers=1)
+
+
+def _ready() -> None:
+    """Worker task that does nothing: unpickling it imports fraudkit in the worker, ahead of need."""
+
+
 def _submit_graph(executor, network: ClaimsNetwork, detectors: dict):
     """Start the graph analyses on ``executor`` (see ``FraudModel.score``); None: run them later, here."""
     if executor == "auto":
-        import os
-
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        if len(network.claim_ids) < GRAPH_WORKER_FROM_CLAIMS or cores < 2:
-            return None
-        from joblib.externals.loky import get_reusable_executor  # scikit-learn's worker pool: no __main__ re-import
-
-        executor = get_reusable_executor(max_workers=1)
+        executor = _graph_worker(len(network.claim_ids))
     if executor is None or not detectors:
         return None
     # the analyses read codes, not claim ids: ship a range instead of a million strings
