@@ -197,13 +197,29 @@ class FeatureBuilder(BaseEstimator):
         self.dx_vocab_ = pd.Index(np.sort(b.dx3[b.dx3 != ""].unique().astype(str)))
         dx = codes_in(self.dx_vocab_, b.dx3)
         metrics = b.metrics()
-        self.peer_stats_, self.peer_quantiles_ = [], []
-        for key in b.peer_keys(dx):
-            frame = metrics.assign(_key=key)[key >= 0]
-            stats = robust_location_scale(frame, "_key", _PEER_METRICS, self.min_peers)
-            self.peer_stats_.append(stats)
-            self.peer_quantiles_.append(group_quantiles(frame["log_cost"].to_numpy(), frame["_key"].to_numpy(),
-                                                        stats.index.to_numpy(dtype=np.int64), _QS))
+
+        def peers():  # on a second thread: pandas' and NumPy's sorts and group medians release the GIL
+            stats_, quantiles_ = [], []
+            for key in b.peer_keys(dx):
+                frame = metrics.assign(_key=key)[key >= 0]
+                stats = robust_location_scale(frame, "_key", _PEER_METRICS, self.min_peers)
+                stats_.append(stats)
+                quantiles_.append(group_quantiles(frame["log_cost"].to_numpy(), frame["_key"].to_numpy(),
+                                                  stats.index.to_numpy(dtype=np.int64), _QS))
+            return stats_, quantiles_
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.peer_stats_ = self.peer_quantiles_ = None  # (their place among the attributes, as saved)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            peer_job = pool.submit(peers)
+            usage = self._fit_catalogue(b, dx)
+            self.peer_stats_, self.peer_quantiles_ = peer_job.result()
+        self._fit_profiles(b, dx, *usage)
+        return self
+
+    def _fit_catalogue(self, b: _Base, dx: np.ndarray) -> tuple:
+        """Reference prices and item usage; returns the usage counts :meth:`_fit_profiles` reads."""
         # item catalogue: reference price and usage profiles
         self.code_vocab_ = pd.Index(np.asarray(b.code_values, dtype=object))
         v = len(self.code_vocab_)
@@ -248,11 +264,16 @@ class FeatureBuilder(BaseEstimator):
         core = share >= 0.5
         self.core_items_ = _PairSet(row[core], use_code[core], n_rows, v)
         self.core_count_ = np.bincount(row[core], minlength=n_rows)[:n_rows].astype(float)
+        return ctx_claims, ctx, use_code, use.to_numpy(), code
+
+    def _fit_profiles(self, b: _Base, dx: np.ndarray, ctx_claims, ctx, use_code, use_n, code) -> None:
+        """Item profiles of diagnosis groups (needs the peer statistics), sex and age profiles, drug rates."""
         # upcoding: each inpatient diagnosis group's item profile and median cost (fraudkit.features._upcoding)
+        v = len(self.code_vocab_)
         stats = self.peer_stats_[1]
         groups = ctx_claims.index.to_numpy(dtype=np.int64)  # with their own peer statistics (min_peers stays)
         groups = np.sort(groups[(groups >= 0) & (groups % 4 == INPATIENT) & np.isin(groups, stats.index.to_numpy(dtype=np.int64))])
-        self.item_profiles_ = item_profiles(groups, ctx_claims.reindex(groups).to_numpy(), ctx, use_code, use.to_numpy(),
+        self.item_profiles_ = item_profiles(groups, ctx_claims.reindex(groups).to_numpy(), ctx, use_code, use_n,
                                             stats["med_log_cost"].reindex(groups).to_numpy(), v)
         # sex and age profile of each code and diagnosis category
         rng = np.random.default_rng(self.random_state)
@@ -270,7 +291,6 @@ class FeatureBuilder(BaseEstimator):
         frame = pd.DataFrame({"_key": prov["class"], "log_adm": np.log1p(prov["admissions_per_bed"])})[prov["beds"] > 0]
         self.provider_stats_ = robust_location_scale(frame, "_key", {"log_adm": 0.05}, 5)
         self.n_features_in_ = len(CLAIM_COLUMNS)
-        return self
 
     def _line_codes(self, b: _Base) -> np.ndarray:
         """Each item line's code in the fit-time vocabulary (-1 = unseen)."""
