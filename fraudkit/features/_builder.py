@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -208,8 +209,6 @@ class FeatureBuilder(BaseEstimator):
                                                   stats.index.to_numpy(dtype=np.int64), _QS))
             return stats_, quantiles_
 
-        from concurrent.futures import ThreadPoolExecutor
-
         self.peer_stats_ = self.peer_quantiles_ = None  # (their place among the attributes, as saved)
         with ThreadPoolExecutor(max_workers=1) as pool:
             peer_job = pool.submit(peers)
@@ -332,8 +331,8 @@ class FeatureBuilder(BaseEstimator):
 
     def _transform(self, b: _Base) -> Features:
         dx = codes_in(self.dx_vocab_, b.dx3)
-        claims = self._claims(b, dx)
-        supply = self._drug_supply(b)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # a second core for columns that need only the lines
+            claims, supply = self._claims(b, dx, pool)
         patients = self._patients(b, claims, supply)
         for col, src in (("patient_supply_ratio", "supply_ratio"), ("patient_providers_90d", "providers_per_90d"),
                          ("patient_pharmacies_90d", "pharmacies_per_90d"), ("patient_max_claims_30d", "max_claims_30d")):
@@ -357,7 +356,9 @@ class FeatureBuilder(BaseEstimator):
         return self._transform(b)
 
     # ---------------------------------------------------------------- claims
-    def _claims(self, b: _Base, dx: np.ndarray) -> pd.DataFrame:
+    def _claims(self, b: _Base, dx: np.ndarray, pool) -> tuple[pd.DataFrame, tuple]:
+        """The claim features, and the patients' drug supply (:meth:`_drug_supply`); the exam-pattern
+        columns and the supply are computed on ``pool`` beside the rest once the lines are reduced."""
         n = b.n
         metrics = b.metrics()
         level = np.full(n, 3, dtype=np.int64)
@@ -410,6 +411,7 @@ class FeatureBuilder(BaseEstimator):
         ctx = np.where((dx >= 0) & (level >= 2), -(b.care + 1), ctx)  # unknown or thin category: care type only
         row = np.where(ctx >= 0, ctx + 4, -ctx - 1)
         lf = b.line_features = line_features(self, b, b.line_source, dx, row, _implausible)
+        exam_job, supply_job = pool.submit(self._exam_patterns, b), pool.submit(self._drug_supply, b)
         # prices against the learned catalogue reference
         out["price_ratio_max"] = np.maximum(lf.price_ratio_max, 1.0)
         out["overprice_share"] = lf.overpriced / np.maximum(b.item_total, 0.01)
@@ -477,7 +479,8 @@ class FeatureBuilder(BaseEstimator):
         day_key = b.pcode * 1_000_000 + (b.admit - b.admit.min())
         out["regions_same_day"] = distinct_per(day_key, b.region_v) - 1
         out["providers_same_day"] = distinct_per(day_key, b.vcode) - 1
-        self._exam_patterns(b, out)
+        for col, values in exam_job.result().items():
+            out[col] = values
         # family cards and card pools: the same drug bought with another card, same place and day, on several days
         claim, code, _ = b.line_features.drug_buys
         out["co_purchase_days"] = co_purchase_days(claim, code, b.pcode, b.vcode, b.admit)
@@ -489,10 +492,11 @@ class FeatureBuilder(BaseEstimator):
         stay_group = np.where((dx >= 0) & (b.care == INPATIENT), dx * 4 + b.care, -1)
         out["cheaper_dx_llr"] = (np.zeros(n) if profiles is None else
                                  cheaper_group_llr(profiles, stay_group, *b.line_features.stay_pairs, n))
-        return out
+        return out, supply_job.result()
 
-    def _exam_patterns(self, b: _Base, out: pd.DataFrame) -> None:
-        n = b.n
+    def _exam_patterns(self, b: _Base) -> dict[str, np.ndarray]:
+        """Exam sets and drug lines billed here far more than at peer providers (claim columns)."""
+        n, out = b.n, {}
         cls = b.ptype * 4 + np.clip(b.tier, 0, 3)
         has = b.exam_sig >= 0
         v, c = b.vcode[has].astype(np.int64), cls[has].astype(np.int64)
@@ -515,6 +519,7 @@ class FeatureBuilder(BaseEstimator):
         # ... and a dear drug billed here far more often among its substitutes than at peers (fraudkit.features._swap)
         subs = getattr(self, "substitutes_", None)  # models fitted before it have none: 1
         out["drug_swap_lift"] = np.ones(n) if subs is None else swap_lift(subs, *b.line_features.drug_pairs, b.vcode, cls, n)
+        return out
 
     # ---------------------------------------------------------------- patients
     def _drug_supply(self, b: _Base) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
