@@ -45,6 +45,7 @@ def measure(scenario: str, claims: int, seed: int) -> list[dict]:
     for family, off in FAMILIES.items():
         model.config = copy.deepcopy(base)
         model.config.weights = {**base.weights, **{name: 0.0 for name in off}}
+        model.config.provider_weights = {name: (0.0 if name in off else w) for name, w in base.provider_weights.items()}
         t0 = time.perf_counter()
         result = model.score(batch)
         score_s = time.perf_counter() - t0
