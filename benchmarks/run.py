@@ -311,7 +311,7 @@ def child_profile(batch: str, model_dir: str) -> None:
     profile = cProfile.Profile()
     started = time.perf_counter()
     profile.enable()
-    model.score(loaded, inspections=20)
+    model.score(loaded, inspections=20, executor=None)  # the graph in this process too, where the profiler sees it
     profile.disable()
     total = time.perf_counter() - started
     stats = pstats.Stats(profile).stats
@@ -422,7 +422,9 @@ NOTES = """
   patient's other claims with counts over its provider's day and peer class, so no single
   partitioning makes both exact); isolation-forest scores of claims and patients and the reasons
   of flagged claims run per row partition on the workers (row-wise, hence byte-identical); the
-  graph detectors, the provider roll-ups and the ranking run on the reduced tables in the client.
+  graph detectors analyse the claims network as one task on a worker beside them (a pure
+  function of the network); the provider roll-ups and the ranking run on the reduced tables in
+  the client.
   On two shared cores it cannot be faster than the local engine (the compiled forest already
   uses both cores); it is the path to a cluster with `--scheduler`, within the memory limit below.
 - **Memory.** Item lines are reduced to per-claim arrays a chunk of whole claims (about a million
@@ -458,10 +460,16 @@ NOTES = """
    sides once per fit (1.8 s); the forest walk reads 16-byte node records (about 9 % less CPU);
    the item-line chunks are reduced on a thread pool. All with byte-identical files
    (`benchmarks/score_stages.py` compares two checkouts stage by stage and hashes the outputs).
-4. **Both cores for the pandas stages.** Validation (2.6 s), features (about 7 s) and the graph
-   (2.8 s) run on one core; only the forest walk and the item-line chunks use both. Running the
-   graph detectors in a thread beside the features made both slower (the GIL); in a second
-   process it needs the network's arrays shared, not copied.
+4. **Both cores for the pandas stages: in part.** From 200,000 claims the graph detectors analyse
+   the network in a worker process (loky, one worker, started once per session) while the
+   features and forests run: the network goes over as integer arrays (its claim ids replaced by
+   a range), the analyses come back, and `fit(network, analysis=...)` adopts them (the same
+   bits; `tests/test_engine.py`). A thread had made both slower (the GIL). The worker adds its
+   own memory (about 0.6 GB at 1M, counted in the peak above). In the features, the exam-pattern
+   columns and the drug supply run on a second thread once the item lines are reduced, and
+   `FeatureBuilder.fit` computes the peer statistics on a second thread beside the catalogue
+   (pandas' group medians and NumPy's sorts release the GIL). Validation and the rest of the
+   features still run on one core.
 """
 
 
@@ -604,7 +612,9 @@ def _one_size(n: int, args, work: Path, model: Path) -> list[str]:
         proposals = [r for r in rows if "proposal" in r]
         total = prof[0]["total"]
         lines.append(f"\n### Where `FraudModel.score` spends its time (cProfile, {total:.1f} s under the profiler)\n")
-        lines.append("Cumulative seconds of each function (rows overlap: a stage's total includes its parts).\n")
+        lines.append("Cumulative seconds of each function (rows overlap: a stage's total includes its parts). Profiled "
+                     "with `executor=None`: the graph analyses run in the profiled process, after the forests, instead "
+                     "of in the worker process beside the features.\n")
         lines.append("| stage | seconds | share of score |\n|---|---:|---:|")
         for r in prof:
             lines.append(f"| {r['profile']} | {r['seconds']:.1f} | {r['seconds'] / total:.0%} |")
