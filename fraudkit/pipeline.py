@@ -292,7 +292,8 @@ class FraudModel:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state.pop("_fitted_features", None)  # a transient of fit, never saved with the model
+        state.pop("_fitted_features", None)  # transients of fit and adapted, never saved with the model
+        state.pop("_graph_job", None)
         return state
 
     # ------------------------------------------------------------------ adapting to a batch
@@ -349,10 +350,9 @@ class FraudModel:
                if share < self.REFIT_BELOW else
                f": with {n:,} claims the batch is its own reference (from {self.REFIT_FROM_CLAIMS:,}; "
                "--refit never keeps the model's)")
-        worker = _graph_worker(n)
-        if worker is not None:  # start score's graph worker (its imports take ~2 s) while this process refits
-            worker.submit(_ready)
-        refitted = FraudModel(self.config).fit(batch, progress=progress, outcomes=getattr(self, "outcomes_", None))
+        refitted = FraudModel(self.config)
+        refitted._start_graph(batch, keep=True)  # score's graph analyses, in the worker while this process refits
+        refitted.fit(batch, progress=progress, outcomes=getattr(self, "outcomes_", None))
         return refitted, f"the model's statistics were learnt from this batch itself{why}"
 
     # ------------------------------------------------------------------ score
@@ -396,9 +396,7 @@ class FraudModel:
             raise ModelError("this model is not fitted; train it first (fraudkit train)")
         step = progress or (lambda stage: None)
         step("features")
-        network = ClaimsNetwork.from_batch(batch)
-        graph_detectors = self._graph_detectors(seeds)
-        pending = _submit_graph(executor, network, graph_detectors)
+        network, graph_detectors, pending = self._start_graph(batch, seeds, executor)
         try:
             features, fitted = self._features_of(batch)
             return self._score(batch, network, graph_detectors, pending, features=features, fitted=fitted,
@@ -407,6 +405,24 @@ class FraudModel:
         finally:
             if pending is not None:
                 pending.cancel()
+
+    def _start_graph(self, batch: Batch, seeds: dict | None = None, executor="auto", keep: bool = False) -> tuple:
+        """The claims network, the graph detectors to run and their analyses under way (or None).
+
+        Those :meth:`adapted` started (``keep=True``) for this very batch while refitting are taken
+        over when the detectors are the same (no propagation seeds since); otherwise they start now."""
+        ref, network, detectors, pending = getattr(self, "_graph_job", (None, None, None, None))
+        self._graph_job = (None, None, None, None)  # used once
+        wanted = self._graph_detectors(seeds)
+        if ref is not None and ref() is batch and _same_detectors(detectors, wanted):
+            return network, detectors, pending
+        if pending is not None:
+            pending.cancel()
+        network = ClaimsNetwork.from_batch(batch)
+        job = (network, wanted, _submit_graph(executor, network, wanted))
+        if keep:
+            self._graph_job = (weakref.ref(batch), *job)
+        return job
 
     def _graph_detectors(self, seeds: dict | None) -> dict:
         """The graph detectors ``score`` runs, by name, unfitted (propagation only with seeds)."""
@@ -665,6 +681,12 @@ def _claim_reasons(explained: pd.DataFrame, claim_ids: pd.Series, rows: np.ndarr
     return pd.Series(out, index=claim_ids.index, dtype=claim_ids.dtype)
 
 
+def _same_detectors(a: dict | None, b: dict) -> bool:
+    """The same graph detectors with the same parameters."""
+    return a is not None and a.keys() == b.keys() and all(
+        type(a[k]) is type(b[k]) and a[k].get_params() == b[k].get_params() for k in a)
+
+
 def _analyse_graph(network: ClaimsNetwork, detectors: dict) -> dict:
     """Each graph detector's analysis of ``network``, by name: pure, so it may run in a worker."""
     return {name: det.analyse(network) for name, det in detectors.items()}
@@ -680,10 +702,6 @@ def _graph_worker(n_claims: int):
     from joblib.externals.loky import get_reusable_executor  # scikit-learn's worker pool: no __main__ re-import
 
     return get_reusable_executor(max_workers=1)
-
-
-def _ready() -> None:
-    """Worker task that does nothing: unpickling it imports fraudkit in the worker, ahead of need."""
 
 
 def _submit_graph(executor, network: ClaimsNetwork, detectors: dict):

@@ -99,6 +99,26 @@ def test_graph_analysed_in_a_worker_process_gives_the_same_bits(parted, tmp_path
     assert here.summary["dense_blocks"] > 0 and "score_rings" in here.providers.columns  # the graph did run
 
 
+def test_graph_analyses_started_while_refitting_are_taken_over(parted, tmp_path, monkeypatch):
+    import fraudkit.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "GRAPH_WORKER_FROM_CLAIMS", 0)  # the worker process even for 9,000 claims
+    _, batch, model = parted
+    refitted, note = model.adapted(batch, "always")
+    assert note and refitted._graph_job[3] is not None  # the analyses are under way in the worker
+    taken = refitted.score(batch, inspections=10)
+    plain = FraudModel(model.config).fit(batch).score(batch, inspections=10, executor=None)
+    for name, result in (("taken", taken), ("plain", plain)):
+        (tmp_path / name).mkdir()
+        result.write(tmp_path / name)
+    assert _digests(tmp_path / "taken") == _digests(tmp_path / "plain")
+    # with propagation seeds the detectors differ: the analyses are run again, propagation with them
+    seeded, _ = model.adapted(batch, "always")
+    first = batch.providers["provider_id"].iloc[0]
+    result = seeded.score(batch, inspections=10, seeds={"providers": [first]})
+    assert "score_propagation" in result.providers.columns and result.summary["propagation_seeds"] == 1
+
+
 def test_score_cli_engine_dask_with_a_scheduler_address(parted, cluster):
     from fraudkit.cli import app
 
