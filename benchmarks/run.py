@@ -288,7 +288,7 @@ PROFILE_STAGES = [
     ("forests: compiled forest walk (_forest_depths)", "detectors/_iforest.py", "_forest_depths"),
     ("forests: robust scaling (_scaled)", "detectors/_iforest.py", "_scaled"),
     ("graph: ClaimsNetwork.from_frames", "graph/_network.py", "from_frames"),
-    ("graph: detector fits (GraphDetector.fit)", "detectors/_base.py", "fit"),
+    ("graph: analyses (pipeline._analyse_graph)", "fraudkit/pipeline.py", "_analyse_graph"),
     ("graph: rings (_ring._analyse)", "graph/_ring.py", "_analyse"),
     ("graph: dense blocks (_dense._analyse)", "graph/_dense.py", "_analyse"),
     ("prioritise: combine_scores", "prioritise/__init__.py", "combine_scores"),

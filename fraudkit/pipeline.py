@@ -706,14 +706,19 @@ def _graph_worker(n_claims: int):
 
 def _submit_graph(executor, network: ClaimsNetwork, detectors: dict):
     """Start the graph analyses on ``executor`` (see ``FraudModel.score``); None: run them later, here."""
-    if executor == "auto":
-        executor = _graph_worker(len(network.claim_ids))
-    if executor is None or not detectors:
+    auto = executor == "auto"
+    if not detectors or (not auto and executor is None):
         return None
     # the analyses read codes, not claim ids: ship a range instead of a million strings
     slim = ClaimsNetwork(**{**{f.name: getattr(network, f.name) for f in fields(network) if f.name != "_cache"},
                             "claim_ids": pd.RangeIndex(len(network.claim_ids))})
-    return executor.submit(_analyse_graph, slim, detectors)
+    try:
+        executor = _graph_worker(len(network.claim_ids)) if auto else executor
+        return None if executor is None else executor.submit(_analyse_graph, slim, detectors)
+    except Exception:  # noqa: BLE001 - no worker to be had ("auto": e.g. a sandbox without processes)
+        if not auto:
+            raise
+        return None
 
 
 def _graph_analyses(pending, network: ClaimsNetwork, detectors: dict) -> dict:

@@ -99,6 +99,18 @@ def test_graph_analysed_in_a_worker_process_gives_the_same_bits(parted, tmp_path
     assert here.summary["dense_blocks"] > 0 and "score_rings" in here.providers.columns  # the graph did run
 
 
+def test_no_worker_to_be_had_means_the_graph_is_analysed_in_process(parted, monkeypatch):
+    import fraudkit.pipeline as pipeline
+
+    def refuse(n_claims):
+        raise OSError("cannot start a process here")
+
+    monkeypatch.setattr(pipeline, "_graph_worker", refuse)
+    _, batch, model = parted
+    result = model.score(batch, inspections=10)  # executor="auto"
+    assert result.providers.equals(model.score(batch, inspections=10, executor=None).providers)
+
+
 def test_graph_analyses_started_while_refitting_are_taken_over(parted, tmp_path, monkeypatch):
     import fraudkit.pipeline as pipeline
 
