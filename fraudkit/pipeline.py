@@ -411,18 +411,17 @@ class FraudModel:
 
         Those :meth:`adapted` started (``keep=True``) for this very batch while refitting are taken
         over when the detectors are the same (no propagation seeds since); otherwise they start now."""
-        ref, network, detectors, pending = getattr(self, "_graph_job", (None, None, None, None))
-        self._graph_job = (None, None, None, None)  # used once
+        started = self.__dict__.pop("_graph_job", None)  # used once
         wanted = self._graph_detectors(seeds)
-        if ref is not None and ref() is batch and _same_detectors(detectors, wanted):
-            return network, detectors, pending
-        if pending is not None:
-            pending.cancel()
+        if started is not None and started.batch() is batch and _same_detectors(started.detectors, wanted):
+            return started.network, started.detectors, started.pending
+        if started is not None and started.pending is not None:
+            started.pending.cancel()
         network = ClaimsNetwork.from_batch(batch)
-        job = (network, wanted, _submit_graph(executor, network, wanted))
+        pending = _submit_graph(executor, network, wanted)
         if keep:
-            self._graph_job = (weakref.ref(batch), *job)
-        return job
+            self._graph_job = _GraphJob(weakref.ref(batch), network, wanted, pending)
+        return network, wanted, pending
 
     def _graph_detectors(self, seeds: dict | None) -> dict:
         """The graph detectors ``score`` runs, by name, unfitted (propagation only with seeds)."""
@@ -679,6 +678,16 @@ def _claim_reasons(explained: pd.DataFrame, claim_ids: pd.Series, rows: np.ndarr
     out = np.full(len(claim_ids), "", dtype=object)
     out[rows[pos[starts]]] = [" | ".join(reasons[a:b]) for a, b in zip(starts.tolist(), ends.tolist())]
     return pd.Series(out, index=claim_ids.index, dtype=claim_ids.dtype)
+
+
+@dataclass
+class _GraphJob:
+    """Graph analyses started for a batch (``FraudModel.adapted``), for ``score`` to take over."""
+
+    batch: weakref.ref
+    network: ClaimsNetwork
+    detectors: dict
+    pending: object  # a future, or None: analysed in process when score needs them
 
 
 def _same_detectors(a: dict | None, b: dict) -> bool:

@@ -117,7 +117,7 @@ def test_graph_analyses_started_while_refitting_are_taken_over(parted, tmp_path,
     monkeypatch.setattr(pipeline, "GRAPH_WORKER_FROM_CLAIMS", 0)  # the worker process even for 9,000 claims
     _, batch, model = parted
     refitted, note = model.adapted(batch, "always")
-    assert note and refitted._graph_job[3] is not None  # the analyses are under way in the worker
+    assert note and refitted._graph_job.pending is not None  # the analyses are under way in the worker
     taken = refitted.score(batch, inspections=10)
     plain = FraudModel(model.config).fit(batch).score(batch, inspections=10, executor=None)
     for name, result in (("taken", taken), ("plain", plain)):
