@@ -63,6 +63,13 @@ Features.__doc__ = (Features.__doc__ or "") + "\n\n" + "\n\n".join([
 ]) + "\n"
 
 
+def _line_arrays(items: pd.DataFrame, claim_id: pd.Series, n: int, whole: bool):
+    """The item lines as a chunked source, every line's columns (``whole``: for fitting) and their
+    per-claim sums, reduced chunk by chunk (fraudkit.features._lines)."""
+    src = Lines(items, claim_id)
+    return src, (src.whole() if whole else None), line_totals(src, n)
+
+
 class _Base:
     """Column arrays of a batch that need no learned state (one row per claim / item line)."""
 
@@ -70,6 +77,23 @@ class _Base:
         c, it, pat, prov = batch.claims, batch.items, batch.patients, batch.providers
         self.n = n = len(c)
         self.claim_id = c["claim_id"]
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the item lines on a second core beside the claims' columns
+            line_job = pool.submit(_line_arrays, it, self.claim_id, n, lines)
+            self._claim_columns(c, pat, prov)
+            self.line_source, whole, t = line_job.result()
+        src = self.line_source
+        self.m = src.m
+        self.code_values = src.code_values
+        if lines:
+            self.cidx, self.code_raw, self.kind = whole.cidx, whole.code_raw, whole.kind
+            self.qty, self.price, self.amount, self.sday = whole.qty, whole.price, whole.amount, whole.sday
+        self.lines, self.item_total, self.drug_amount, self.drug_qty = t.lines, t.item_total, t.drug_amount, t.drug_qty
+        denom = np.where(self.item_total > 0, self.item_total, 1.0)
+        self.drug_share, self.exam_share = t.drug_amount / denom, t.exam_amount / denom
+        self.dup_lines, self.active_days = t.dup_lines, t.active_days
+        self.exam_lines, self.exam_sig = t.exam_lines, t.exam_sig
+
+    def _claim_columns(self, c: pd.DataFrame, pat: pd.DataFrame, prov: pd.DataFrame) -> None:
         self.patient_ids, self.provider_ids = pat["patient_id"], prov["provider_id"]
         self.pcode = codes_in(pat["patient_id"], c["patient_id"])
         self.vcode = codes_in(prov["provider_id"], c["provider_id"])
@@ -99,21 +123,6 @@ class _Base:
         self.eligible = c["eligible_amount"].to_numpy(dtype=float)
         self.fund = c["fund_paid"].to_numpy(dtype=float)
         self.doctor = pd.factorize(c["doctor_id"])[0].astype(np.int64)  # nulls get -1
-        # --- item lines, reduced to per-claim sums chunk by chunk (fraudkit.features._lines);
-        # fitting also keeps every line's columns (``lines=True``)
-        self.line_source = src = Lines(it, self.claim_id)
-        self.m = src.m
-        self.code_values = src.code_values
-        if lines:
-            whole = src.whole()
-            self.cidx, self.code_raw, self.kind = whole.cidx, whole.code_raw, whole.kind
-            self.qty, self.price, self.amount, self.sday = whole.qty, whole.price, whole.amount, whole.sday
-        t = line_totals(src, n)
-        self.lines, self.item_total, self.drug_amount, self.drug_qty = t.lines, t.item_total, t.drug_amount, t.drug_qty
-        denom = np.where(self.item_total > 0, self.item_total, 1.0)
-        self.drug_share, self.exam_share = t.drug_amount / denom, t.exam_amount / denom
-        self.dup_lines, self.active_days = t.dup_lines, t.active_days
-        self.exam_lines, self.exam_sig = t.exam_lines, t.exam_sig
     def drop_lines(self) -> None:
         """Forget the whole item lines' columns (``lines=True``), as if built with ``lines=False``."""
         for name in ("cidx", "code_raw", "kind", "qty", "price", "amount", "sday", "_vocab_codes"):
