@@ -83,7 +83,20 @@ GRAPH_DETECTORS = {
 #: worker's start (about 2 s of imports, once per session) costs more than the overlap saves.
 GRAPH_WORKER_FROM_CLAIMS = 200_000
 
+#: Peak memory of ``fraudkit score`` per million claims, the process and its graph worker together
+#: (``make bench`` at 1M, benchmarks/results.md): with the model as given, and refitting first.
+SCORE_GB_PER_MILLION_CLAIMS = {"as given": 3.5, "refit": 3.8}
+
 Progress = Callable[[str], None]
+
+
+def score_memory_gb(n_claims: int, refit: bool) -> float:
+    """About how much memory (GB) scoring ``n_claims`` claims takes (it grows linearly with the batch).
+
+    >>> round(score_memory_gb(10_000_000, refit=False))
+    35
+    """
+    return 0.3 + n_claims / 1e6 * SCORE_GB_PER_MILLION_CLAIMS["refit" if refit else "as given"]
 
 
 @dataclass

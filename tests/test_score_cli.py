@@ -188,3 +188,25 @@ def test_a_batch_from_another_catalogue_is_scored_against_itself(tiny_batch_dir,
     fraudulent = set(labels.loc[labels["fraud_type"].fillna("") != "", "provider_id"])
     k = len(fraudulent)
     assert providers.head(k)["provider_id"].isin(fraudulent).mean() >= max(0.5, 2 * k / len(providers))
+
+
+def test_a_batch_too_big_for_free_memory_is_warned_about_before_any_work(tiny_batch_dir, tiny_model, run_cli,
+                                                                        monkeypatch, tmp_path):
+    import psutil
+
+    from fraudkit.io import count_rows
+
+    claims = count_rows(tiny_batch_dir, "claims")
+    assert claims == len(pd.read_parquet(tiny_batch_dir / "claims.parquet"))  # from the footers alone
+    free = psutil.virtual_memory()
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: free._replace(available=10_000_000))  # 10 MB free
+    code, out, _ = run_cli(["score", str(tiny_batch_dir), "--model", str(tiny_model), "--out", str(tmp_path / "a"),
+                            "--no-report", "--quiet"])
+    assert code == 0 and (tmp_path / "a" / "providers.csv").is_file()  # a warning, not a refusal
+    said = " ".join(out.split())
+    assert f"scoring {claims:,} claims takes about" in said and "score the batch in parts" in said
+    assert said.index("scoring") < said.index("Ranked providers")  # before the work, not after
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: free._replace(available=10**12))
+    code, out, _ = run_cli(["score", str(tiny_batch_dir), "--model", str(tiny_model), "--out", str(tmp_path / "b"),
+                            "--no-report", "--quiet"])
+    assert code == 0 and "GB of memory" not in out

@@ -74,6 +74,24 @@ def print_ranking(providers, k: int) -> None:
     console.print(table)
 
 
+def _warn_if_too_big(batch: Path, refit: Refit) -> None:
+    """Warn before any work when the batch looks too big for this machine's free memory."""
+    import psutil
+
+    from fraudkit.io import count_rows
+    from fraudkit.pipeline import FraudModel, score_memory_gb
+
+    n = count_rows(batch, "claims")  # from the Parquet footers; None for CSV
+    if not n:
+        return
+    refits = refit is Refit.always or (refit is Refit.auto and n >= FraudModel.REFIT_FROM_CLAIMS)
+    need, free = score_memory_gb(n, refits), psutil.virtual_memory().available / 1e9
+    if need > free:
+        warn(f"scoring {n:,} claims takes about {need:,.0f} GB of memory and {free:,.0f} GB are free: the system may "
+             "stop fraudkit before it writes anything (OUT is only written whole); score the batch in parts, "
+             "e.g. one month or one region at a time")
+
+
 @app.command()
 def score(
     batch: Path = typer.Argument(..., help="Batch folder to score."),
@@ -97,6 +115,7 @@ def score(
         raise typer.BadParameter("needs --engine dask", param_hint="--scheduler")
     if provider_type is not None and provider_type not in ("hospital", "clinic", "pharmacy"):
         raise typer.BadParameter("must be hospital, clinic or pharmacy", param_hint="--provider-type")
+    _warn_if_too_big(batch, refit)
     started = time.perf_counter()
     with stages(not quiet) as step:
         step("loading model")

@@ -121,6 +121,18 @@ def find_table(root: Path, name: str) -> list[Path] | None:
     return [path]
 
 
+def count_rows(root: Path, name: str) -> int | None:
+    """Rows of table ``name`` in batch folder ``root``, from its Parquet footers alone (no data is
+    read); None for a CSV table, a missing one or an unreadable footer."""
+    try:
+        paths = find_table(Path(root), name)
+        if not paths or any(p.suffix != ".parquet" for p in paths):
+            return None
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+    except (BatchError, OSError, pa.ArrowException):
+        return None
+
+
 def near_misses(root: Path, name: str) -> list[str]:
     """Files in ``root`` that look like table ``name`` under another spelling (``Claims.CSV``, ``claims.xlsx``)."""
     try:
