@@ -219,10 +219,14 @@ class FeatureBuilder(BaseEstimator):
             return stats_, quantiles_
 
         self.peer_stats_ = self.peer_quantiles_ = None  # (their place among the attributes, as saved)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            peer_job = pool.submit(peers)
-            usage = self._fit_catalogue(b, dx)
-            self.peer_stats_, self.peer_quantiles_ = peer_job.result()
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                peer_job = pool.submit(peers)
+                usage = self._fit_catalogue(b, dx)
+                self.peer_stats_, self.peer_quantiles_ = peer_job.result()
+        except BaseException:
+            del self.peer_stats_, self.peer_quantiles_  # not fitted: transform must say so, not read None
+            raise
         self._fit_profiles(b, dx, *usage)
         return self
 
