@@ -259,7 +259,7 @@ class _OnCluster:
         self.client = client
 
     def submit(self, fn, *args):
-        return self.client.submit(fn, *self.client.scatter(list(args)), pure=False)
+        return self.client.submit(fn, *self.client.scatter(list(args), hash=False), pure=False)
 
 
 def score_dask(model, batch, *, scheduler: str | None = None, workers: int | None = None, processes: bool = True,
