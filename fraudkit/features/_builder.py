@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,6 +123,20 @@ class _Base:
         self.eligible = c["eligible_amount"].to_numpy(dtype=float)
         self.fund = c["fund_paid"].to_numpy(dtype=float)
         self.doctor = pd.factorize(c["doctor_id"])[0].astype(np.int64)  # nulls get -1
+    def patient_days(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each claim's (patient, admission day) key, the stable order that sorts the keys, the sorted
+        keys, and each claim's patient-day (0.. in key order): sorted once for every feature that
+        reads a patient's claims day by day (cached)."""
+        found = self.__dict__.get("_patient_days")
+        if found is None:
+            key = self.pcode * 1_000_000 + (self.admit - (self.admit.min() if self.n else 0))
+            order = np.argsort(key, kind="stable")
+            s = key[order]
+            day = np.empty(self.n, dtype=np.int64)
+            day[order] = np.cumsum(np.r_[True, s[1:] != s[:-1]][: self.n]) - 1
+            found = self._patient_days = (key, order, s, day)
+        return found
+
     def drop_lines(self) -> None:
         """Forget the whole item lines' columns (``lines=True``), as if built with ``lines=False``."""
         for name in ("cidx", "code_raw", "kind", "qty", "price", "amount", "sday", "_vocab_codes"):
@@ -345,16 +359,18 @@ class FeatureBuilder(BaseEstimator):
     def _transform(self, b: _Base) -> Features:
         dx = codes_in(self.dx_vocab_, b.dx3)
         with ThreadPoolExecutor(max_workers=1) as pool:  # a second core for columns that need only the lines
-            claims, supply = self._claims(b, dx, pool)
-        patients = self._patients(b, claims, supply)
-        for col, src in (("patient_supply_ratio", "supply_ratio"), ("patient_providers_90d", "providers_per_90d"),
-                         ("patient_pharmacies_90d", "pharmacies_per_90d"), ("patient_max_claims_30d", "max_claims_30d")):
-            claims[col] = patients[src].to_numpy()[b.pcode]
-        # each claim: the fastest rate, against its usual rate, at which its patient buys one of its drugs (resale)
-        _, ratio, line_pair = supply
-        per_buy = ratio[np.maximum(line_pair, 0)] if len(ratio) else np.zeros(len(line_pair))
-        claims["drug_oversupply"] = group_max(b.line_features.drug_buys[0], np.where(line_pair >= 0, per_buy, 0.0), b.n, fill=0.0)
-        providers = self._providers(b, claims, patients)
+            claims, supply, exam_job = self._claims(b, dx, pool)
+            patients = self._patients(b, claims, supply)  # the exam patterns go on beside it: only providers need them
+            for col, values in exam_job.result().items():
+                claims[col] = values
+            for col, src in (("patient_supply_ratio", "supply_ratio"), ("patient_providers_90d", "providers_per_90d"),
+                             ("patient_pharmacies_90d", "pharmacies_per_90d"), ("patient_max_claims_30d", "max_claims_30d")):
+                claims[col] = patients[src].to_numpy()[b.pcode]
+            # each claim: the fastest rate, against its usual rate, at which its patient buys one of its drugs (resale)
+            _, ratio, line_pair = supply
+            per_buy = ratio[np.maximum(line_pair, 0)] if len(ratio) else np.zeros(len(line_pair))
+            claims["drug_oversupply"] = group_max(b.line_features.drug_buys[0], np.where(line_pair >= 0, per_buy, 0.0), b.n, fill=0.0)
+            providers = self._providers(b, claims, patients, pool)
         claims.index = pd.Index(b.claim_id.to_numpy(), name="claim_id")
         return Features(claims=claims[list(CLAIM_COLUMNS)], patients=patients[list(PATIENT_COLUMNS)],
                         providers=providers[list(PROVIDER_COLUMNS)])
@@ -369,9 +385,10 @@ class FeatureBuilder(BaseEstimator):
         return self._transform(b)
 
     # ---------------------------------------------------------------- claims
-    def _claims(self, b: _Base, dx: np.ndarray, pool) -> tuple[pd.DataFrame, tuple]:
-        """The claim features, and the patients' drug supply (:meth:`_drug_supply`); the exam-pattern
-        columns and the supply are computed on ``pool`` beside the rest once the lines are reduced."""
+    def _claims(self, b: _Base, dx: np.ndarray, pool) -> tuple[pd.DataFrame, tuple, Future]:
+        """The claim features but the exam-pattern columns, the patients' drug supply (:meth:`_drug_supply`),
+        and the future of the exam-pattern columns (:meth:`_exam_patterns`): the supply, then the exam
+        patterns, are computed on ``pool`` beside the rest once the lines are reduced."""
         n = b.n
         metrics = b.metrics()
         level = np.full(n, 3, dtype=np.int64)
@@ -424,7 +441,10 @@ class FeatureBuilder(BaseEstimator):
         ctx = np.where((dx >= 0) & (level >= 2), -(b.care + 1), ctx)  # unknown or thin category: care type only
         row = np.where(ctx >= 0, ctx + 4, -ctx - 1)
         lf = b.line_features = line_features(self, b, b.line_source, dx, row, _implausible)
-        exam_job, supply_job = pool.submit(self._exam_patterns, b), pool.submit(self._drug_supply, b)
+        supply_job = pool.submit(self._drug_supply, b)
+        # family cards and card pools: the same drug bought with another card, same place and day, on several days
+        co_purchase = pool.submit(co_purchase_days, *b.line_features.drug_buys[:2], b.pcode, b.vcode, b.admit)
+        exam_job = pool.submit(self._exam_patterns, b)
         # prices against the learned catalogue reference
         out["price_ratio_max"] = np.maximum(lf.price_ratio_max, 1.0)
         out["overprice_share"] = lf.overpriced / np.maximum(b.item_total, 0.01)
@@ -439,8 +459,7 @@ class FeatureBuilder(BaseEstimator):
         inpat = b.care == INPATIENT
         out["empty_days"] = np.where(inpat, np.maximum(b.cal_days - b.active_days, 0), 0.0)
         out["empty_day_share"] = out["empty_days"].to_numpy() / b.cal_days
-        key = b.pcode * 1_000_000 + (b.admit - b.admit.min())
-        s = np.sort(key)
+        key, _, s, patient_day = b.patient_days()
         stay = np.flatnonzero(inpat & (b.los >= 2))
         lo, hi = key[stay] + 1, b.pcode[stay] * 1_000_000 + (b.discharge[stay] - b.admit.min())
         during = np.zeros(n)
@@ -489,14 +508,9 @@ class FeatureBuilder(BaseEstimator):
         out["same_day_dx_lift"] = same / (n_day * dx_share + 1.0)
         out["weekend"] = (((b.admit + 3) % 7) >= 5).astype(float)  # 1970-01-01 was a Thursday
         out["out_of_region"] = (b.region_p != b.region_v).astype(float)
-        day_key = b.pcode * 1_000_000 + (b.admit - b.admit.min())
-        out["regions_same_day"] = distinct_per(day_key, b.region_v) - 1
-        out["providers_same_day"] = distinct_per(day_key, b.vcode) - 1
-        for col, values in exam_job.result().items():
-            out[col] = values
-        # family cards and card pools: the same drug bought with another card, same place and day, on several days
-        claim, code, _ = b.line_features.drug_buys
-        out["co_purchase_days"] = co_purchase_days(claim, code, b.pcode, b.vcode, b.admit)
+        out["regions_same_day"] = distinct_per(patient_day, b.region_v, coded=True) - 1
+        out["providers_same_day"] = distinct_per(patient_day, b.vcode, coded=True) - 1
+        out["co_purchase_days"] = co_purchase.result()
         # implausible for sex or age
         out["implausible_lines"] = b.line_features.implausible
         out["implausible_dx"] = _implausible(self.dx_profile_, dx, b.female, b.age).astype(float)
@@ -505,7 +519,7 @@ class FeatureBuilder(BaseEstimator):
         stay_group = np.where((dx >= 0) & (b.care == INPATIENT), dx * 4 + b.care, -1)
         out["cheaper_dx_llr"] = (np.zeros(n) if profiles is None else
                                  cheaper_group_llr(profiles, stay_group, *b.line_features.stay_pairs, n))
-        return out, supply_job.result()
+        return out, supply_job.result(), exam_job
 
     def _exam_patterns(self, b: _Base) -> dict[str, np.ndarray]:
         """Exam sets and drug lines billed here far more than at peer providers (claim columns)."""
@@ -553,7 +567,8 @@ class FeatureBuilder(BaseEstimator):
         span = np.where(cnt > 0, last - first + 1, 0).astype(float)
         out = pd.DataFrame({"claims": cnt, "span_days": span}, index=pd.Index(b.patient_ids.to_numpy(), name="patient_id"))
         out["claims_per_30d"] = cnt * 30 / np.maximum(span, 30)
-        out["max_claims_30d"] = group_max(pc, window_counts(pc, b.admit, 30), P, fill=0.0)
+        _, by_day, _, patient_day = b.patient_days()  # sorted by patient too
+        out["max_claims_30d"] = group_max(pc, window_counts(pc, b.admit, 30, order=by_day), P, fill=0.0, order=by_day)
         pharm = np.where(b.ptype == 2, b.vcode, -1)
         out["providers_per_90d"] = group_nunique(pc, b.vcode, P) * 90 / np.maximum(span, 90)
         out["pharmacies_per_90d"] = group_nunique(pc, pharm, P) * 90 / np.maximum(span, 90)
@@ -563,14 +578,14 @@ class FeatureBuilder(BaseEstimator):
         out["drug_days"] = drug_days
         pair_patient, ratio, _ = supply
         out["supply_ratio"] = group_max(pair_patient, ratio, P, fill=0.0)
-        day_key = pc.astype(np.int64) * 1_000_000 + (b.admit - b.admit.min())
-        d, r, _ = pair_counts(day_key, b.region_v)
-        d_of, n_regions = np.unique(d, return_counts=True)
-        out["distant_days"] = group_sum((d_of[n_regions > 1] // 1_000_000).astype(np.int64), 1.0, P)
+        # days on which the card was used in more than one region (one count per patient-day)
+        first = np.zeros(b.n, bool)
+        first[by_day[np.r_[True, np.diff(patient_day[by_day]) != 0][: b.n]]] = True
+        out["distant_days"] = group_sum(pc[first & (claims["regions_same_day"].to_numpy() > 0)], 1.0, P)
         out["stay_overlaps"] = group_sum(pc, claims["claims_during_stay"].to_numpy(), P)
         out["out_of_region_share"] = group_sum(pc, claims["out_of_region"].to_numpy(), P) / np.maximum(cnt, 1)
         out["implausible_lines"] = group_sum(pc, claims["implausible_lines"].to_numpy(), P)
-        out["co_purchase_days"] = group_max(pc, claims["co_purchase_days"].to_numpy(), P, fill=0.0)
+        out["co_purchase_days"] = group_max(pc, claims["co_purchase_days"].to_numpy(), P, fill=0.0, order=by_day)
         out["fund_paid"] = group_sum(pc, b.fund, P)
         return out
 
@@ -583,9 +598,15 @@ class FeatureBuilder(BaseEstimator):
         return {"class": b.prov_type_all * 4 + np.clip(b.prov_tier_all, 0, 3), "beds": beds,
                 "admissions": adm, "admissions_per_bed": np.where(beds > 0, adm / np.maximum(beds, 1) * 30 / period, 0.0)}
 
-    def _providers(self, b: _Base, claims: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
+    def _providers(self, b: _Base, claims: pd.DataFrame, patients: pd.DataFrame, pool) -> pd.DataFrame:
+        """The provider features; their significances (:meth:`_significance`) are computed on ``pool``
+        beside the rest (pandas' group medians release the GIL)."""
         V, vc = b.n_prov, b.vcode
         base = self._provider_base(b)
+        supply = patients["supply_ratio"].to_numpy()[b.pcode]
+        cols = {name: claims[name].to_numpy() for name in claims.columns}
+        flags = _claim_flags(cols, b, supply)
+        significance = pool.submit(self._significance, b, cols, flags, supply, base["class"])
         cnt = np.bincount(vc, minlength=V)[:V].astype(float)
         out = pd.DataFrame({"peer_group": base["class"].astype(float), "tier": b.prov_tier_all.astype(float),
                             "beds": base["beds"], "claims": cnt},
@@ -639,7 +660,6 @@ class FeatureBuilder(BaseEstimator):
         v, _, k = pair_counts(vc[doc], b.doctor[doc])
         share = k / np.maximum(np.bincount(vc[doc], minlength=V)[:V], 1)[v]
         out["top_doctor_share"], out["doctor_hhi"] = group_max(v, share, V), group_sum(v, share ** 2, V)
-        supply = patients["supply_ratio"].to_numpy()[b.pcode]
         out["patient_supply_ratio_mean"] = mean(supply)
         high = supply > 2
         out["high_supply_patients"] = group_nunique(vc[high], b.pcode[high], V)
@@ -647,24 +667,23 @@ class FeatureBuilder(BaseEstimator):
         out["partner_share"], out["partner_lift"] = self._partners(b, out["patients"].to_numpy()) if self.partners else (0.0, 0.0)
         # shares of claims in a suspicious tail (a scheme touches a share of an actor's claims, which
         # a mean over all of them dilutes), each also as its significance
-        cols = {name: claims[name].to_numpy() for name in claims.columns}
-        flags = _claim_flags(cols, b, supply)
         for name, (flag, sel) in flags.items():
             out[name] = mean(flag.astype(float), sel)
-        self._significance(out, b, cols, flags, supply, base["class"])
+        for name, values in significance.result().items():
+            out[name] = values
         return out
 
-    #: provider mean column -> (claim-level measure, claims it averages over)
+    #: provider mean column -> (claim-level measure, whether it averages over inpatient claims only)
     _MEAN_MEASURES = {
-        "cost_z_mean": lambda c, b: (c["cost_z"], None),
-        "los_z_mean": lambda c, b: (c["los_z"], b.care == INPATIENT),
-        "drug_cost_z_mean": lambda c, b: (c["drug_cost_z"], None),
-        "exam_line_lift_mean": lambda c, b: (np.log(np.maximum(c["exam_line_lift"], 1e-3)), None),
-        "core_missing_mean": lambda c, b: (c["core_missing_share"], b.care == INPATIENT),
+        "cost_z_mean": lambda c: (c["cost_z"], False),
+        "los_z_mean": lambda c: (c["los_z"], True),
+        "drug_cost_z_mean": lambda c: (c["drug_cost_z"], False),
+        "exam_line_lift_mean": lambda c: (np.log(np.maximum(c["exam_line_lift"], 1e-3)), False),
+        "core_missing_mean": lambda c: (c["core_missing_share"], True),
     }
 
-    def _significance(self, out: pd.DataFrame, b: _Base, cols: dict, flags: dict, supply: np.ndarray, klass: np.ndarray):
-        """``*_sig`` columns: how far each provider's share or mean is beyond chance, as a z.
+    def _significance(self, b: _Base, cols: dict, flags: dict, supply: np.ndarray, klass: np.ndarray) -> dict[str, np.ndarray]:
+        """``*_sig`` columns (by name): how far each provider's share or mean is beyond chance, as a z.
 
         A share of claims is judged against the pooled rate of the provider's class (type ×
         tier, else type) in the same batch, by the exact binomial tail of its count (a funnel
@@ -675,14 +694,20 @@ class FeatureBuilder(BaseEstimator):
         """
         vc, fallback = b.vcode, np.maximum(b.prov_type_all, 0)
         klass = np.maximum(klass, 0)
+        out = {}
         for name, (flag, sel) in flags.items():
             rows = np.ones(b.n, bool) if sel is None else np.asarray(sel)
             out[name.replace("_share", "_sig")] = binomial_excess_z(vc[rows], np.asarray(flag)[rows], klass, fallback)
-        means = {**{name: make(cols, b) for name, make in self._MEAN_MEASURES.items()},
-                 "patient_supply_ratio_mean": (np.log1p(supply), None)}
-        for name, (values, sel) in means.items():
-            rows = np.ones(b.n, bool) if sel is None else np.asarray(sel)
-            out[name.replace("_mean", "_sig")] = stouffer_excess_z(vc[rows], np.asarray(values, dtype=float)[rows], klass, fallback)
+        means = {**{name: make(cols) for name, make in self._MEAN_MEASURES.items()},
+                 "patient_supply_ratio_mean": (np.log1p(supply), False)}
+        for inpatient in (False, True):  # the measures over the same claims, standardised in one grouping
+            names = [name for name, (_, only_in) in means.items() if only_in == inpatient]
+            rows = b.care == INPATIENT if inpatient else np.ones(b.n, bool)
+            z = stouffer_excess_z(vc[rows], np.column_stack([np.asarray(means[name][0], dtype=float)[rows] for name in names]),
+                                  klass, fallback)
+            for j, name in enumerate(names):
+                out[name.replace("_mean", "_sig")] = z[:, j]
+        return out
 
     def _partners(self, b: _Base, n_patients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each provider, the other provider sharing the largest share of its patients."""

@@ -84,14 +84,18 @@ def group_sum(codes: np.ndarray, weights, size: int) -> np.ndarray:
     return np.bincount(codes[ok], weights=w[ok], minlength=size)[:size]
 
 
-def group_max(codes: np.ndarray, values: np.ndarray, size: int, fill: float = 0.0) -> np.ndarray:
-    """Maximum of ``values`` per code (``fill`` where a code has none)."""
+def group_max(codes: np.ndarray, values: np.ndarray, size: int, fill: float = 0.0,
+              order: np.ndarray | None = None) -> np.ndarray:
+    """Maximum of ``values`` per code (``fill`` where a code has none); ``order``: a permutation of
+    the rows that sorts ``codes`` (non-negative), when the caller has one."""
     out = np.full(size, fill, dtype=float)
+    if order is not None:
+        codes, values = codes[order], values[order]
     ok = codes >= 0
     codes, values = codes[ok], values[ok]
     if len(codes) == 0:
         return out
-    if not (np.diff(codes) >= 0).all():  # items usually come grouped by claim; sort when not
+    if order is None and not (np.diff(codes) >= 0).all():  # items usually come grouped by claim; sort when not
         order = np.argsort(codes, kind="stable")
         codes, values = codes[order], values[order]
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
@@ -151,12 +155,14 @@ def group_quantiles(values: np.ndarray, groups: np.ndarray, keys: np.ndarray, qs
     return out
 
 
-def window_counts(group: np.ndarray, day: np.ndarray, width: int) -> np.ndarray:
-    """For each row, rows of the same group with day in [day, day + width)."""
+def window_counts(group: np.ndarray, day: np.ndarray, width: int, order: np.ndarray | None = None) -> np.ndarray:
+    """For each row, rows of the same group with day in [day, day + width); ``order``: the rows
+    sorted by (group, day), when the caller has it."""
     if len(day) == 0:
         return np.empty(0)
     key = group.astype(np.int64) * 1_000_000 + (day - day.min())
-    order = np.argsort(key, kind="stable")
+    if order is None:
+        order = np.argsort(key, kind="stable")
     s = key[order]
     out = np.empty(len(key))
     # sorted queries walk the sorted keys in order: far faster than random probes
@@ -186,11 +192,12 @@ def count_by(key: np.ndarray) -> np.ndarray:
     return np.bincount(codes)[codes].astype(float)
 
 
-def distinct_per(key: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """For each row, the number of distinct non-negative int ``values`` among rows with the same ``key``."""
+def distinct_per(key: np.ndarray, values: np.ndarray, coded: bool = False) -> np.ndarray:
+    """For each row, the number of distinct non-negative int ``values`` among rows with the same ``key``
+    (``coded``: the keys are already dense codes 0..k-1)."""
     if len(key) == 0:
         return np.empty(0)
-    k, _ = pd.factorize(key)
+    k = key if coded else pd.factorize(key)[0]
     pair, uniq = pd.factorize(k.astype(np.int64) * (int(values.max()) + 2) + values + 1)
     key_of_pair = np.empty(len(uniq), dtype=np.int64)
     key_of_pair[pair] = k  # every row of a pair has the same key
@@ -256,7 +263,8 @@ def stouffer_excess_z(provider: np.ndarray, values: np.ndarray, klass: np.ndarra
     ±``clip`` so that one wild claim cannot carry a provider), then to mean 0 and unit
     variance, so that a skewed measure does not push every large provider up. A provider's
     z is the sum over its claims / √n: a mean that is high on many claims is stronger
-    evidence than the same mean on a few.
+    evidence than the same mean on a few. ``values`` may be a matrix (claims × measures):
+    one z column per measure, each the same numbers as alone, from one grouping.
 
     >>> v = np.r_[np.random.default_rng(0).normal(size=1800), np.full(300, 1.0)]  # provider 6: +1 sd on every claim
     >>> z = stouffer_excess_z(np.repeat([0, 1, 2, 3, 4, 5, 6], 300), v, np.zeros(7, int), np.zeros(7, int))
@@ -264,18 +272,24 @@ def stouffer_excess_z(provider: np.ndarray, values: np.ndarray, klass: np.ndarra
     (np.True_, np.True_)
     """
     size = len(klass)
+    values = np.asarray(values, dtype=float)
+    matrix = values[:, None] if values.ndim == 1 else values
     ref = _class_reference(provider, klass, fallback, np.ones(len(provider)), min_rows)[provider]
-    frame = pd.DataFrame({"ref": ref, "v": values})
-    med = frame.groupby("ref", sort=False)["v"].median()
-    frame["d"] = frame["v"] - med.reindex(ref).to_numpy()
-    frame["a"] = frame["d"].abs()
-    g = frame.groupby("ref", sort=False)
-    mad, sd = g["a"].median() * MAD_TO_SD, g["d"].std(ddof=0)
-    scale = mad.where(mad > 1e-9, sd).where(lambda s: s > 1e-9, 1.0)
-    frame["s"] = np.clip(frame["d"].to_numpy() / scale.reindex(ref).to_numpy(), -clip, clip)
-    g = frame.groupby("ref", sort=False)["s"]
-    mean, sd = g.transform("mean").to_numpy(), g.transform("std", ddof=0).to_numpy()
-    std = (frame["s"].to_numpy() - mean) / np.where(sd > 1e-9, sd, 1.0)
-    total = np.bincount(provider, weights=std, minlength=size)[:size]
-    n = np.bincount(provider, minlength=size)[:size]
-    return total / np.sqrt(np.maximum(n, 1))
+    row, _ = pd.factorize(ref)  # each claim's class, 0..: the groups' rows below
+
+    def by_class(table: np.ndarray):
+        return pd.DataFrame(table).groupby(row, sort=True)
+
+    d = matrix - by_class(matrix).median().to_numpy()[row]
+    g = by_class(d)
+    mad, sd = by_class(np.abs(d)).median().to_numpy() * MAD_TO_SD, g.std(ddof=0).to_numpy()
+    scale = np.where(mad > 1e-9, mad, sd)
+    scale = np.where(scale > 1e-9, scale, 1.0)
+    z = np.clip(d / scale[row], -clip, clip)
+    g = by_class(z)
+    mean, sd = g.mean().to_numpy()[row], g.std(ddof=0).to_numpy()[row]
+    std = (z - mean) / np.where(sd > 1e-9, sd, 1.0)
+    n = np.sqrt(np.maximum(np.bincount(provider, minlength=size)[:size], 1))
+    total = np.column_stack([np.bincount(provider, weights=std[:, j], minlength=size)[:size] for j in range(std.shape[1])])
+    out = total / n[:, None]
+    return out[:, 0] if values.ndim == 1 else out
