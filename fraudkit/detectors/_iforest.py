@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
@@ -59,6 +61,10 @@ try:  # numba walks the whole forest row by row, in cache: several times faster 
 except ImportError:  # pragma: no cover - exercised only without numba
     HAVE_NUMBA = False
 
+#: numba's default "workqueue" threading layer aborts when two threads launch parallel kernels at
+#: once: forests scored or fitted side by side on threads take turns (each launch uses every core).
+KERNEL_LOCK = threading.Lock()
+
 
 class _FlatForest:
     """An isolation forest's trees flattened into arrays; scores equal ``IsolationForest.score_samples``.
@@ -109,10 +115,29 @@ class _FlatForest:
         """``IsolationForest.score_samples`` (negative anomaly score) of the rows of X."""
         X = np.ascontiguousarray(X, dtype=np.float32)  # the precision scikit-learn's trees split on
         nodes = self.packed()
-        depths = _forest_depths(X, self.roots, self.depth, nodes, nodes.view(np.float32), self.value)
+        with KERNEL_LOCK:
+            depths = _forest_depths(X, self.roots, self.depth, nodes, nodes.view(np.float32), self.value)
         if self.denominator == 0:
             return -np.ones(len(X))
         return -(2.0 ** (-depths / self.denominator))
+
+
+def _clear_node_padding(forest: IsolationForest) -> None:
+    """Zero the padding bytes of every tree's node records, in place.
+
+    scikit-learn's node struct (64 bytes) has 7 bytes of padding that it never writes: they
+    hold whatever the allocator left there, which differs from one thread or run to the next,
+    so the pickled model (and its SHA-256 in the manifest) would differ while every field is
+    the same. Copying the fields into zeroed records makes a saved model the same bytes for the
+    same fit (``make model-check``).
+    """
+    for tree in forest.estimators_:
+        state = tree.tree_.__getstate__()
+        nodes = state["nodes"]
+        clean = np.zeros(nodes.shape, dtype=nodes.dtype)
+        for name in nodes.dtype.names:
+            clean[name] = nodes[name]
+        tree.tree_.__setstate__({**state, "nodes": clean})
 
 
 def _default_features(entity: str) -> list[str]:
@@ -263,6 +288,7 @@ class IsolationForestDetector(BaseDetector):
                                        max_features=self.max_features, random_state=self.random_state, n_jobs=self.n_jobs)
         t = self._scaled(values, X)
         self.forest_.fit(t)
+        _clear_node_padding(self.forest_)
         self.flat_forest_ = _FlatForest(self.forest_) if HAVE_NUMBA else None
         return -self._forest_scores(t)
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import os
-import threading
 
 import numpy as np
 import pandas as pd
@@ -39,9 +38,6 @@ ENGINES = ("local", "dask")
 #: trees instead of the compiled flat forest (same scores up to rounding, not the same bits).
 MIN_ROWS = 2_000
 
-# numba's default "workqueue" threading layer aborts when two threads launch parallel
-# kernels at once; in-process (threaded) workers take turns (each launch uses every core).
-_KERNEL_LOCK = threading.Lock()
 
 
 def partition_bounds(n_rows: int, partitions: int, min_rows: int = MIN_ROWS) -> list[tuple[int, int]]:
@@ -69,18 +65,14 @@ def _on_threads(detector, threads: int | None):
 
 def _scores_part(detector, table: pd.DataFrame, threads: int | None) -> np.ndarray:
     """Worker task: a detector's scores of one partition of rows."""
-    det = _on_threads(detector, threads)
-    with _KERNEL_LOCK:
-        return det.score_samples(table)
+    return _on_threads(detector, threads).score_samples(table)  # in-process workers take turns in the kernel (KERNEL_LOCK)
 
 
 def _signal_part(detector, table: pd.DataFrame, extra) -> tuple[np.ndarray, np.ndarray]:
     """Worker task: a detector's scores and strongest signal of one partition of rows, the signal
     measured against the whole batch's scaling (``extra`` = (threads, scaling))."""
     threads, scaling = extra
-    det = _on_threads(detector, threads)
-    with _KERNEL_LOCK:
-        scores, signal = det.scores_with_signal(table, scaling=scaling)
+    scores, signal = _on_threads(detector, threads).scores_with_signal(table, scaling=scaling)
     return scores.to_numpy(), signal.to_numpy()
 
 
