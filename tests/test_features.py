@@ -195,3 +195,25 @@ def test_describe_reads_like_an_inspector_note():
     assert describe("los_z", {"los": 17, "los_ratio": 3.4, "los_z": 6.2}) == "stay 3.4× the group median (17 days, z +6.2)"
     assert "2.1× catalogue" in describe("price_ratio_max", {"price_ratio_max": 2.1})
     assert describe("no_such_feature", {"no_such_feature": 3.0}).startswith("no such feature")
+
+
+def test_stouffer_z_of_several_measures_at_once_equals_each_alone():
+    """The providers' ``*_sig`` means standardise several measures in one grouping: the same bits
+    as one call per measure (and a batch's claims, in any class layout, always get a z)."""
+    from fraudkit.features._prep import stouffer_excess_z
+
+    rng = np.random.default_rng(5)
+    provider = rng.integers(0, 40, 5000)
+    klass, fallback = rng.integers(0, 6, 40), rng.integers(0, 2, 40)
+    values = np.column_stack([rng.normal(size=5000), rng.lognormal(size=5000), (rng.random(5000) < 0.1).astype(float)])
+    together = stouffer_excess_z(provider, values, klass, fallback)
+    assert together.shape == (40, 3)
+    for j in range(3):
+        alone = stouffer_excess_z(provider, values[:, j], klass, fallback)
+        assert alone.shape == (40,)
+        assert np.array_equal(alone, together[:, j])
+    assert stouffer_excess_z(provider[:0], values[:0], klass, fallback).shape == (40, 3)
+    shifted = values.copy()
+    shifted[provider == 7, 0] += 1.0  # one provider a standard deviation up on every claim
+    z = stouffer_excess_z(provider, shifted, klass, fallback)
+    assert z[7, 0] == z[:, 0].max() and z[7, 0] > 3

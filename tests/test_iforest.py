@@ -138,3 +138,41 @@ def test_compiled_forest_scores_equal_scikit_learn(toy):
         det = IsolationForestDetector(random_state=1, max_features=max_features, n_estimators=50).fit(f.claims)
         t = det._scaled(det._matrix(f.claims), f.claims)
         np.testing.assert_array_equal(det.flat_forest_.score_samples(t), det.forest_.score_samples(t))
+
+
+def test_tree_node_padding_is_zeroed_after_fit(toy):
+    """scikit-learn leaves 7 padding bytes of every 64-byte node record unwritten (whatever the
+    allocator left there: the shipped model had such bytes); fit zeroes them, so that the pickled
+    model depends on the fit alone. Garbage written into the padding is cleared, every field kept."""
+    from fraudkit.detectors._iforest import _clear_node_padding
+
+    _, _, f = toy
+    det = IsolationForestDetector(n_estimators=20, random_state=3).fit(f.claims)
+    clean_bytes = pickle.dumps(det.forest_)
+    for tree in det.forest_.estimators_:  # what an allocator may leave: every padding byte set
+        state = tree.tree_.__getstate__()
+        dirty = state["nodes"].copy()
+        dirty.view(np.uint8).reshape(len(dirty), dirty.dtype.itemsize)[:, 57:] = 0xFF
+        tree.tree_.__setstate__({**state, "nodes": dirty})
+    assert pickle.dumps(det.forest_) != clean_bytes
+    _clear_node_padding(det.forest_)
+    assert pickle.dumps(det.forest_) == clean_bytes
+    # the fields are intact: scikit-learn's own walk of the trees still gives the fitted scores
+    t = det._scaled(det._matrix(f.claims), f.claims)
+    assert np.array_equal(-det.forest_.score_samples(t), det.decision_scores_)
+
+
+def test_forests_grown_side_by_side_are_the_ones_grown_alone(toy):
+    """FraudModel.fit grows the patients' and providers' forests on a second thread: each is the
+    forest a detector fitted alone grows (the same trees, scores and pickled bytes)."""
+    from fraudkit.pipeline import FraudModel, ModelConfig
+
+    batch, _, f = toy
+    cfg = ModelConfig()
+    model = FraudModel(cfg).fit(batch)
+    for level, params in (("claim", cfg.claim_forest), ("patient", cfg.patient_forest), ("provider", cfg.provider_forest)):
+        alone = IsolationForestDetector(entity=level, random_state=cfg.seed, contamination=cfg.flag_share, **params)
+        alone.fit(getattr(f, f"{level}s"))
+        together = model.detectors_[f"{level}_features"]
+        assert np.array_equal(alone.decision_scores_, together.decision_scores_), level
+        assert pickle.dumps(alone.forest_) == pickle.dumps(together.forest_), level
