@@ -123,6 +123,7 @@ class _Base:
         self.eligible = c["eligible_amount"].to_numpy(dtype=float)
         self.fund = c["fund_paid"].to_numpy(dtype=float)
         self.doctor = pd.factorize(c["doctor_id"])[0].astype(np.int64)  # nulls get -1
+
     def patient_days(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Each claim's (patient, admission day) key, the stable order that sorts the keys, the sorted
         keys, and each claim's patient-day (0.. in key order): sorted once for every feature that
@@ -390,8 +391,8 @@ class FeatureBuilder(BaseEstimator):
     # ---------------------------------------------------------------- claims
     def _claims(self, b: _Base, dx: np.ndarray, pool) -> tuple[pd.DataFrame, tuple, Future]:
         """The claim features but the exam-pattern columns, the patients' drug supply (:meth:`_drug_supply`),
-        and the future of the exam-pattern columns (:meth:`_exam_patterns`): the supply, then the exam
-        patterns, are computed on ``pool`` beside the rest once the lines are reduced."""
+        and the future of the exam-pattern columns (:meth:`_exam_patterns`). The supply, the co-purchases
+        and the exam patterns are computed on ``pool``, in that order, beside the rest once the lines are reduced."""
         n = b.n
         metrics = b.metrics()
         level = np.full(n, 3, dtype=np.int64)
