@@ -165,15 +165,30 @@ def _robust(values: np.ndarray, floor: np.ndarray | float = 0.0) -> tuple[np.nda
     return center, np.maximum(np.nan_to_num(scale, nan=1.0), floor)
 
 
+#: Pseudo-rows of the overall scaling mixed into each peer group's (empirical Bayes, as the provider
+#: features' PRIOR_CLAIMS): the robust centre and scale of a dozen hospitals of one tier are noisy,
+#: and a provider the noise puts far out is isolated for it. Centre and variance are weighted
+#: n / (n + 20) towards the group's own. Provider ranking over 10 batches (fraud planted by other
+#: code, benchmarks/foreign.py seeds 1-4; default 300k seeds 7, 21, 23; hard 300k seeds 7, 22, 24):
+#: mean precision@k 0.743 -> 0.755 (none lower, 4 higher), provider PR-AUC 0.822 -> 0.830; 10 and 40
+#: pseudo-rows, or the scale alone, gained less; small groups falling back to the overall scaling
+#: instead (a group's own below 30 rows) lost on the first six batches (0.733 -> 0.713).
+PEER_PRIOR_ROWS = 20.0
+
+
 def _learn_scaling(values: np.ndarray, groups: np.ndarray | None, floor: np.ndarray, min_group: int = 10):
-    """Robust centre and scale of every column, overall and per peer group of at least ``min_group`` rows."""
+    """Robust centre and scale of every column, overall and per peer group of at least ``min_group``
+    rows (shrunk towards the overall ones by :data:`PEER_PRIOR_ROWS` pseudo-rows)."""
     center, scale = _robust(values, floor)
     peer = {}
     if groups is not None:
         for g in np.unique(groups):
             rows = groups == g
-            if rows.sum() >= min_group:
-                peer[g] = _robust(values[rows], floor)
+            n = int(rows.sum())
+            if n >= min_group:
+                own_center, own_scale = _robust(values[rows], floor)
+                w = n / (n + PEER_PRIOR_ROWS)
+                peer[g] = (w * own_center + (1 - w) * center, np.sqrt(w * own_scale ** 2 + (1 - w) * scale ** 2))
     return center, scale, peer
 
 
