@@ -469,11 +469,14 @@ NOTES = """
    features and forests run: the network goes over as integer arrays (its claim ids replaced by
    a range), the analyses come back, and `fit(network, analysis=...)` adopts them (the same
    bits; `tests/test_engine.py`). A thread had made both slower (the GIL). The worker adds its
-   own memory (about 0.6 GB at 1M, counted in the peak above). In the features, the exam-pattern
-   columns and the drug supply run on a second thread once the item lines are reduced, and
-   `FeatureBuilder.fit` computes the peer statistics on a second thread beside the catalogue
-   (pandas' group medians and NumPy's sorts release the GIL). Validation and the rest of the
-   features still run on one core.
+   own memory (about 0.6 GB at 1M, counted in the peak above). In the features, the drug supply,
+   the co-purchases and the exam patterns run on a second thread once the item lines are reduced
+   (beside the rest of the claims' and the patients' features), the providers' significances
+   beside the rest of the provider table, and `FeatureBuilder.fit` computes the peer statistics
+   beside the catalogue (pandas' group medians and NumPy's sorts release the GIL); `FraudModel.fit`
+   grows the patients' and providers' forests beside the claims'. With the graph worker on the
+   second core, these threads leave the whole `score` where it was: both cores are busy. Validation
+   and the prioritisation still run on one core.
 """
 
 
