@@ -197,6 +197,9 @@ def _learn_scaling(values: np.ndarray, groups: np.ndarray | None, floor: np.ndar
 MIN_REFERENCE_ROWS = 100
 REFERENCE_SAMPLE = 100_000
 
+#: Rows scaled at a time when scoring (IsolationForestDetector._scan).
+SCAN_ROWS = 1 << 15
+
 
 class IsolationForestDetector(BaseDetector):
     """Scikit-learn ``IsolationForest`` on a fraudkit feature table (claims, patients or providers).
@@ -311,7 +314,7 @@ class IsolationForestDetector(BaseDetector):
         X = self._check_frame(X)
         if len(X) == 0:
             return np.empty(0)
-        return -self._forest_scores(self._scaled(self._matrix(X), X))
+        return -self._forest_scores(self._scan(X, forest=True)[0])
 
     def strongest_signal(self, X) -> pd.Series:
         """Per row, its largest robust deviation in a suspicious tail, among the rows scored.
@@ -344,21 +347,12 @@ class IsolationForestDetector(BaseDetector):
         ids = self.sample_ids(X)
         if fitted and len(self.decision_scores_) != len(X):
             raise ValueError(f"fitted=True, but X has {len(X):,} rows and the fitted table {len(self.decision_scores_):,}")
-        values = self._matrix(X)
-        t = None
-        if fitted:
-            scores = self.decision_scores_
-        else:
-            t = self._scaled(values, X)
-            scores = -self._forest_scores(t) if len(X) else np.empty(0)
         if isinstance(scaling, str) and scaling == "batch":
             scaling = self.signal_scaling(X)
-        if scaling is not None or t is None:
-            del t  # one scaled copy of the matrix at a time
-            t = self._scaled(values, X, scaling)
-        np.abs(t, out=t)  # as explain's contribution
+        t, signal = self._scan(X, forest=not fitted, signal=True, scaling=scaling)
+        scores = self.decision_scores_ if fitted else -self._forest_scores(t) if len(X) else np.empty(0)
         return (pd.Series(scores, index=ids, name=type(self).__name__),
-                pd.Series(t.max(axis=1, initial=0.0), index=ids, name="strongest_signal"))
+                pd.Series(signal, index=ids, name="strongest_signal"))
 
     def signal_scaling(self, X):
         """The scaling the strongest signal of ``X`` is measured against: ``X``'s own robust centre and
@@ -417,6 +411,33 @@ class IsolationForestDetector(BaseDetector):
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
         return X[self.features_].to_numpy(dtype=float, na_value=np.nan)
+
+    def _scan(self, X: pd.DataFrame, forest: bool, signal: bool = False, scaling=None) -> tuple:
+        """One pass over the rows of X, :data:`SCAN_ROWS` at a time: the forest's input (the fit-time
+        robust z of every feature, float32, the precision its trees split on) if ``forest``, and each
+        row's largest ``|z|`` under ``scaling`` (None = the fit-time one; see :meth:`scores_with_signal`)
+        if ``signal``. Either is None when not asked for.
+
+        Block by block, elementwise, so the same bits as scaling the whole matrix at once, without
+        its float64 copies (two of 190 MB for a million claims): memory a process touches for the
+        first time costs more than the arithmetic on it.
+        """
+        n = len(X)
+        columns = X.columns.get_indexer(self.features_)
+        t = np.empty((n, len(columns)), dtype=np.float32) if forest else None
+        strongest = np.empty(n) if signal else None
+        for lo in range(0, n, SCAN_ROWS):
+            part = X.iloc[lo:lo + SCAN_ROWS]
+            values = part.iloc[:, columns].to_numpy(dtype=float, na_value=np.nan)
+            z = self._scaled(values, part) if forest or (signal and scaling is None) else None
+            if forest:
+                t[lo:lo + len(part)] = z
+            if signal:
+                if scaling is not None:
+                    z = self._scaled(values, part, scaling)
+                np.abs(z, out=z)  # as explain's contribution
+                strongest[lo:lo + len(part)] = z.max(axis=1, initial=0.0)
+        return t, strongest
 
     def _scaled(self, values: np.ndarray, X: pd.DataFrame, scaling=None) -> np.ndarray:
         """Robust z of every value (fit-time scaling unless ``scaling`` = (centre, scale, per-group))."""
