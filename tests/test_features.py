@@ -217,3 +217,24 @@ def test_stouffer_z_of_several_measures_at_once_equals_each_alone():
     shifted[provider == 7, 0] += 1.0  # one provider a standard deviation up on every claim
     z = stouffer_excess_z(provider, shifted, klass, fallback)
     assert z[7, 0] == z[:, 0].max() and z[7, 0] > 3
+
+
+def test_columns_block_becomes_the_frame_without_a_copy():
+    from fraudkit.features._builder import _Columns
+
+    cols = _Columns(3, ["a", "b"])
+    cols["b"] = np.array([1.0, 2.0, 3.0])
+    cols["a"] = 0.5  # broadcast, as a DataFrame column would be
+    cols["aside"] = [7, 8, 9]  # not a table column: kept apart, left out of the frame
+    np.testing.assert_array_equal(cols["aside"], [7.0, 8.0, 9.0])
+    assert list(cols.arrays()) == ["a", "b", "aside"]
+    frame = cols.frame(pd.Index(["c1", "c2", "c3"], name="claim_id"))
+    pd.testing.assert_frame_equal(frame, pd.DataFrame({"a": 0.5, "b": [1.0, 2.0, 3.0]},
+                                                      index=pd.Index(["c1", "c2", "c3"], name="claim_id")))
+    assert np.shares_memory(frame.to_numpy(), cols["b"])
+    with pytest.raises(TypeError, match="'b'.*aligned"):
+        cols["b"] = pd.Series([1.0, 2.0, 3.0], index=[2, 1, 0])
+    with pytest.raises(RuntimeError, match=r"never computed: \['b'\]"):
+        unfinished = _Columns(2, ["a", "b"])
+        unfinished["a"] = 1.0
+        unfinished.frame(pd.RangeIndex(2))

@@ -63,6 +63,49 @@ Features.__doc__ = (Features.__doc__ or "") + "\n\n" + "\n\n".join([
 ]) + "\n"
 
 
+class _Columns:
+    """A table of float columns written straight into the storage of the DataFrame it becomes.
+
+    The claim table (54 columns, 430 MB for a million claims) was built column by column in a
+    DataFrame, each column copied in, then copied again when its columns were put in order.
+    Here each column is written once into its row of one (columns x rows) block, pandas' own
+    layout, and :meth:`frame` wraps that block without a copy. Columns outside ``names`` (none
+    today) are kept aside and dropped by :meth:`frame`.
+    """
+
+    def __init__(self, n: int, names):
+        self.names = list(names)
+        self._pos = {name: j for j, name in enumerate(self.names)}
+        self._data = np.empty((len(self.names), n))
+        self._written = np.zeros(len(self.names), dtype=bool)
+        self._extra: dict[str, np.ndarray] = {}
+
+    def __setitem__(self, name: str, values) -> None:
+        if isinstance(values, pd.Series) and not values.index.equals(pd.RangeIndex(self._data.shape[1])):
+            raise TypeError(f"column {name!r}: a Series with its own index would be aligned, not copied; pass its values")
+        j = self._pos.get(name)
+        if j is None:
+            self._extra[name] = np.asarray(values, dtype=float)
+        else:
+            self._data[j] = values
+            self._written[j] = True
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        j = self._pos.get(name)
+        return self._extra[name] if j is None else self._data[j]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every column written so far, by name."""
+        return {**{name: self._data[j] for name, j in self._pos.items() if self._written[j]}, **self._extra}
+
+    def frame(self, index: pd.Index) -> pd.DataFrame:
+        """The table, indexed by ``index``, its storage this object's block (no copy)."""
+        missing = [name for name, done in zip(self.names, self._written) if not done]
+        if missing:
+            raise RuntimeError(f"feature columns never computed: {missing}")
+        return pd.DataFrame(self._data.T, index=index, columns=self.names, copy=False)
+
+
 def _line_arrays(items: pd.DataFrame, claim_id: pd.Series, n: int, whole: bool):
     """The item lines as a chunked source, every line's columns (``whole``: for fitting) and their
     per-claim sums, reduced chunk by chunk (fraudkit.features._lines)."""
@@ -375,8 +418,7 @@ class FeatureBuilder(BaseEstimator):
             per_buy = ratio[np.maximum(line_pair, 0)] if len(ratio) else np.zeros(len(line_pair))
             claims["drug_oversupply"] = group_max(b.line_features.drug_buys[0], np.where(line_pair >= 0, per_buy, 0.0), b.n, fill=0.0)
             providers = self._providers(b, claims, patients, pool)
-        claims.index = pd.Index(b.claim_id.to_numpy(), name="claim_id")
-        return Features(claims=claims[list(CLAIM_COLUMNS)], patients=patients[list(PATIENT_COLUMNS)],
+        return Features(claims=claims.frame(pd.Index(b.claim_id.to_numpy(), name="claim_id")), patients=patients[list(PATIENT_COLUMNS)],
                         providers=providers[list(PROVIDER_COLUMNS)])
 
     def fit_transform(self, batch, y=None) -> Features:
@@ -389,7 +431,7 @@ class FeatureBuilder(BaseEstimator):
         return self._transform(b)
 
     # ---------------------------------------------------------------- claims
-    def _claims(self, b: _Base, dx: np.ndarray, pool) -> tuple[pd.DataFrame, tuple, Future]:
+    def _claims(self, b: _Base, dx: np.ndarray, pool) -> tuple[_Columns, tuple, Future]:
         """The claim features but the exam-pattern columns, the patients' drug supply (:meth:`_drug_supply`),
         and the future of the exam-pattern columns (:meth:`_exam_patterns`). The supply, the co-purchases
         and the exam patterns are computed on ``pool``, in that order, beside the rest once the lines are reduced."""
@@ -401,7 +443,8 @@ class FeatureBuilder(BaseEstimator):
             found = self.peer_stats_[lv].index.get_indexer(key) if len(self.peer_stats_[lv]) else np.full(n, -1)
             hit = (key >= 0) & (found >= 0)
             level[hit], row[hit] = lv, found[hit]
-        out = pd.DataFrame({"peer_level": level.astype(float)})
+        out = _Columns(n, CLAIM_COLUMNS)
+        out["peer_level"] = level.astype(float)
 
         # each claim's row in the peer tables of all levels laid end to end (the last row: none)
         sizes = [len(stats) for stats in self.peer_stats_]
@@ -462,7 +505,7 @@ class FeatureBuilder(BaseEstimator):
         # bed hanging: stay days without daily lines; the card used elsewhere during the stay
         inpat = b.care == INPATIENT
         out["empty_days"] = np.where(inpat, np.maximum(b.cal_days - b.active_days, 0), 0.0)
-        out["empty_day_share"] = out["empty_days"].to_numpy() / b.cal_days
+        out["empty_day_share"] = out["empty_days"] / b.cal_days
         key, _, s, patient_day = b.patient_days()
         stay = np.flatnonzero(inpat & (b.los >= 2))
         lo, hi = key[stay] + 1, b.pcode[stay] * 1_000_000 + (b.discharge[stay] - b.admit.min())
@@ -561,7 +604,7 @@ class FeatureBuilder(BaseEstimator):
         ratio = np.nan_to_num(rate[0] / np.where(usual > 0, usual, np.inf)) if len(rate[0]) else np.zeros(0)
         return pair_patient, ratio, line_pair
 
-    def _patients(self, b: _Base, claims: pd.DataFrame, supply: tuple) -> pd.DataFrame:
+    def _patients(self, b: _Base, claims: _Columns, supply: tuple) -> pd.DataFrame:
         P, pc = b.n_pat, b.pcode
         cnt = np.bincount(pc, minlength=P).astype(float)
         first = np.full(P, np.iinfo(np.int64).max)
@@ -585,11 +628,11 @@ class FeatureBuilder(BaseEstimator):
         # days on which the card was used in more than one region (one count per patient-day)
         first = np.zeros(b.n, bool)
         first[by_day[np.r_[True, np.diff(patient_day[by_day]) != 0][: b.n]]] = True
-        out["distant_days"] = group_sum(pc[first & (claims["regions_same_day"].to_numpy() > 0)], 1.0, P)
-        out["stay_overlaps"] = group_sum(pc, claims["claims_during_stay"].to_numpy(), P)
-        out["out_of_region_share"] = group_sum(pc, claims["out_of_region"].to_numpy(), P) / np.maximum(cnt, 1)
-        out["implausible_lines"] = group_sum(pc, claims["implausible_lines"].to_numpy(), P)
-        out["co_purchase_days"] = group_max(pc, claims["co_purchase_days"].to_numpy(), P, fill=0.0, order=by_day)
+        out["distant_days"] = group_sum(pc[first & (claims["regions_same_day"] > 0)], 1.0, P)
+        out["stay_overlaps"] = group_sum(pc, claims["claims_during_stay"], P)
+        out["out_of_region_share"] = group_sum(pc, claims["out_of_region"], P) / np.maximum(cnt, 1)
+        out["implausible_lines"] = group_sum(pc, claims["implausible_lines"], P)
+        out["co_purchase_days"] = group_max(pc, claims["co_purchase_days"], P, fill=0.0, order=by_day)
         out["fund_paid"] = group_sum(pc, b.fund, P)
         return out
 
@@ -602,13 +645,13 @@ class FeatureBuilder(BaseEstimator):
         return {"class": b.prov_type_all * 4 + np.clip(b.prov_tier_all, 0, 3), "beds": beds,
                 "admissions": adm, "admissions_per_bed": np.where(beds > 0, adm / np.maximum(beds, 1) * 30 / period, 0.0)}
 
-    def _providers(self, b: _Base, claims: pd.DataFrame, patients: pd.DataFrame, pool) -> pd.DataFrame:
+    def _providers(self, b: _Base, claims: _Columns, patients: pd.DataFrame, pool) -> pd.DataFrame:
         """The provider features; their significances (:meth:`_significance`) are computed on ``pool``
         beside the rest (pandas' group medians release the GIL)."""
         V, vc = b.n_prov, b.vcode
         base = self._provider_base(b)
         supply = patients["supply_ratio"].to_numpy()[b.pcode]
-        cols = {name: claims[name].to_numpy() for name in claims.columns}
+        cols = claims.arrays()
         flags = _claim_flags(cols, b, supply)
         significance = pool.submit(self._significance, b, cols, flags, supply, base["class"])
         cnt = np.bincount(vc, minlength=V)[:V].astype(float)
@@ -626,7 +669,7 @@ class FeatureBuilder(BaseEstimator):
         scale = np.where(found >= 0, stats["scale_log_adm"].to_numpy()[np.maximum(found, 0)] if len(stats) else 1.0, 1.0)
         out["admission_rate_z"] = np.where((base["beds"] > 0) & (found >= 0),
                                            np.clip((np.log1p(base["admissions_per_bed"]) - med) / scale, -50, 50), 0.0)
-        col = lambda name: claims[name].to_numpy()  # noqa: E731
+        col = claims.__getitem__
         inpat = (b.care == INPATIENT)
         n_in = np.maximum(np.bincount(vc[inpat], minlength=V)[:V], 1)
 
