@@ -346,6 +346,11 @@ def score(batch: "Batch | str | Path", model: "FraudModel | str | Path | None" =
         raise FraudkitError(f"inspections (the inspection budget) must be at least 1, got {inspections}")
     if provider_type is not None and provider_type not in ("hospital", "clinic", "pharmacy"):
         raise FraudkitError(f"provider_type must be hospital, clinic or pharmacy, got {provider_type!r}")
+    if isinstance(batch, (str, Path)):  # a large batch: the graph worker and the forest walk start beside its validation
+        from fraudkit.io import count_rows
+        from fraudkit.pipeline import start_workers
+
+        start_workers(count_rows(Path(batch), "claims") or 0)
     fitted = resolve_model(model, tracking_uri)
     loaded = _batch(batch)
     fitted, note = fitted.adapted(loaded, refit)

@@ -153,3 +153,31 @@ def test_unknown_engine_exits_2(parted, tmp_path):
                                     "--out", str(tmp_path / "o"), "--engine", "spark", "--quiet"])
     assert done.exit_code == 2
     assert not (tmp_path / "o").exists()
+
+
+def test_start_workers_starts_the_graph_worker_and_loads_the_forest_walk():
+    """In a fresh process: before a large batch is validated, the worker process comes up with the
+    graph detectors imported, and the compiled forest walk is loaded on a thread."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import os, sys, threading
+        from fraudkit.detectors import _iforest
+        from fraudkit.pipeline import GRAPH_WORKER_FROM_CLAIMS, _graph_worker, start_workers
+        assert not _iforest._forest_depths.signatures
+        start_workers(100)  # a small batch: nothing to start
+        assert not [t for t in threading.enumerate() if t.name == "fraudkit-warm-up"]
+        start_workers(GRAPH_WORKER_FROM_CLAIMS)
+        for t in threading.enumerate():
+            if t.name == "fraudkit-warm-up":
+                t.join()
+        assert _iforest._forest_depths.signatures, "the forest walk was not loaded"
+        worker = _graph_worker(GRAPH_WORKER_FROM_CLAIMS)
+        pid, imported = worker.submit(lambda: (os.getpid(), "fraudkit.graph" in sys.modules)).result()
+        assert pid != os.getpid() and imported
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -74,16 +74,19 @@ def print_ranking(providers, k: int) -> None:
     console.print(table)
 
 
-def _warn_if_too_big(batch: Path, refit: Refit) -> None:
-    """Warn before any work when the batch looks too big for this machine's free memory."""
+def _prepare(batch: Path, refit: Refit, engine: Engine) -> None:
+    """Before any work: warn when the batch looks too big for this machine's free memory, and start
+    what its scoring will use beside the validation (fraudkit.pipeline.start_workers)."""
     import psutil
 
     from fraudkit.io import count_rows
-    from fraudkit.pipeline import FraudModel, score_memory_gb
+    from fraudkit.pipeline import FraudModel, score_memory_gb, start_workers
 
     n = count_rows(batch, "claims")  # from the Parquet footers; None for CSV
     if not n:
         return
+    if engine is Engine.local:
+        start_workers(n)
     refits = refit is Refit.always or (refit is Refit.auto and n >= FraudModel.REFIT_FROM_CLAIMS)
     need, free = score_memory_gb(n, refits), psutil.virtual_memory().available / 1e9
     if need > free:
@@ -115,7 +118,7 @@ def score(
         raise typer.BadParameter("needs --engine dask", param_hint="--scheduler")
     if provider_type is not None and provider_type not in ("hospital", "clinic", "pharmacy"):
         raise typer.BadParameter("must be hospital, clinic or pharmacy", param_hint="--provider-type")
-    _warn_if_too_big(batch, refit)
+    _prepare(batch, refit, engine)
     started = time.perf_counter()
     with stages(not quiet) as step:
         step("loading model")

@@ -65,6 +65,23 @@ except ImportError:  # pragma: no cover - exercised only without numba
 #: once: forests scored or fitted side by side on threads take turns (each launch uses every core).
 KERNEL_LOCK = threading.Lock()
 
+#: Fewest rows the compiled walk scores; fewer go through scikit-learn's trees (same scores up to rounding).
+MIN_FLAT_ROWS = 2_000
+
+
+def warm_up() -> None:
+    """Load the compiled forest walk and start numba's threads, on a one-row forest.
+
+    The first walk in a process pays for both (about 0.4 s, and a compilation where numba's
+    cache is empty); ``fraudkit score`` calls this on a thread while it validates the batch.
+    """
+    if not HAVE_NUMBA:
+        return
+    nodes = np.zeros((1, 4), dtype=np.int32)
+    with KERNEL_LOCK:
+        _forest_depths(np.zeros((1, 1), dtype=np.float32), np.zeros(1, np.int32), np.zeros(1, np.int32), nodes,
+                       nodes.view(np.float32), np.zeros(1))
+
 
 class _FlatForest:
     """An isolation forest's trees flattened into arrays; scores equal ``IsolationForest.score_samples``.
@@ -458,7 +475,7 @@ class IsolationForestDetector(BaseDetector):
 
     def _forest_scores(self, t: np.ndarray) -> np.ndarray:
         flat = getattr(self, "flat_forest_", None)
-        if flat is not None and HAVE_NUMBA and len(t) >= 2_000:
+        if flat is not None and HAVE_NUMBA and len(t) >= MIN_FLAT_ROWS:
             if self.n_jobs is None or self.n_jobs < 1:  # None / -1: numba's threads (all cores)
                 return flat.score_samples(t)
             before = _numba.get_num_threads()

@@ -31,12 +31,14 @@ import os
 import numpy as np
 import pandas as pd
 
+from fraudkit.detectors._iforest import MIN_FLAT_ROWS
+
 #: The engines ``fraudkit score --engine`` accepts.
 ENGINES = ("local", "dask")
 
-#: Fewest rows per partition: below 2,000 rows the isolation forest scores with scikit-learn's
-#: trees instead of the compiled flat forest (same scores up to rounding, not the same bits).
-MIN_ROWS = 2_000
+#: Fewest rows per partition: below it the isolation forest scores with scikit-learn's trees
+#: instead of the compiled flat forest (same scores up to rounding, not the same bits).
+MIN_ROWS = MIN_FLAT_ROWS
 
 
 
