@@ -140,6 +140,32 @@ def test_compiled_forest_scores_equal_scikit_learn(toy):
         np.testing.assert_array_equal(det.flat_forest_.score_samples(t), det.forest_.score_samples(t))
 
 
+def test_repeated_rows_are_walked_once_with_the_same_scores(toy, monkeypatch):
+    """A table where most rows repeat (patients alike) is walked on its distinct rows; the scores
+    are the bits of walking every row, and rows that only share a hash are never merged."""
+    from fraudkit.detectors import _iforest
+
+    if not _iforest.HAVE_NUMBA:
+        pytest.skip("numba not installed: scikit-learn scores are used directly")
+    _, _, f = toy
+    det = IsolationForestDetector(random_state=1, n_estimators=50).fit(f.claims)
+    t = det._scaled(det._matrix(f.claims), f.claims).astype(np.float32)
+    rng = np.random.default_rng(0)
+    alike = np.ascontiguousarray(t[rng.integers(0, 40, size=6_000)])  # 6,000 rows, at most 40 distinct
+    alike[-1, 0] = -0.0 if alike[-1, 0] == 0 else alike[-1, 0]  # -0.0 and 0.0 differ in bits: both kept apart
+    flat = det.flat_forest_
+    nodes = flat.packed()
+    every_row = _iforest._forest_depths(alike, flat.roots, flat.depth, nodes, nodes.view(np.float32), flat.value)
+    distinct, position = _iforest._distinct_rows(alike)
+    assert len(distinct) <= 41 and np.array_equal(distinct[position].view(np.uint32), alike.view(np.uint32))
+    expected = -(2.0 ** (-every_row / flat.denominator))
+    np.testing.assert_array_equal(flat.score_samples(alike), expected)
+    assert len(t) >= 4_000 and _iforest._distinct_rows(t) is None  # claims mostly distinct: walked as they are
+    monkeypatch.setattr(_iforest, "_row_hashes", lambda words: np.zeros(len(words), np.uint64))  # every row collides
+    assert _iforest._distinct_rows(alike) is None
+    np.testing.assert_array_equal(flat.score_samples(alike), expected)
+
+
 def test_tree_node_padding_is_zeroed_after_fit(toy):
     """scikit-learn leaves 7 padding bytes of every 64-byte node record unwritten (whatever the
     allocator left there: the shipped model had such bytes); fit zeroes them, so that the pickled
