@@ -154,8 +154,7 @@ def test_repeated_rows_are_walked_once_with_the_same_scores(toy, monkeypatch):
     alike = np.ascontiguousarray(t[rng.integers(0, 40, size=6_000)])  # 6,000 rows, at most 40 distinct
     alike[-1, 0] = -0.0 if alike[-1, 0] == 0 else alike[-1, 0]  # -0.0 and 0.0 differ in bits: both kept apart
     flat = det.flat_forest_
-    nodes = flat.packed()
-    every_row = _iforest._forest_depths(alike, flat.roots, flat.depth, nodes, nodes.view(np.float32), flat.value)
+    every_row = flat.walk(alike)
     distinct, position = _iforest._distinct_rows(alike)
     assert len(distinct) <= 41 and np.array_equal(distinct[position].view(np.uint32), alike.view(np.uint32))
     expected = -(2.0 ** (-every_row / flat.denominator))
