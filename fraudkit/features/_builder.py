@@ -69,8 +69,7 @@ class _Columns:
     The claim table (54 columns, 430 MB for a million claims) was built column by column in a
     DataFrame, each column copied in, then copied again when its columns were put in order.
     Here each column is written once into its row of one (columns x rows) block, pandas' own
-    layout, and :meth:`frame` wraps that block without a copy. Columns outside ``names`` (none
-    today) are kept aside and dropped by :meth:`frame`.
+    layout, and :meth:`frame` wraps that block without a copy.
     """
 
     def __init__(self, n: int, names):
@@ -78,25 +77,25 @@ class _Columns:
         self._pos = {name: j for j, name in enumerate(self.names)}
         self._data = np.empty((len(self.names), n))
         self._written = np.zeros(len(self.names), dtype=bool)
-        self._extra: dict[str, np.ndarray] = {}
+
+    def _row(self, name: str) -> int:
+        if name not in self._pos:
+            raise KeyError(f"{name!r} is not a column of this table; add it to the table's column list first")
+        return self._pos[name]
 
     def __setitem__(self, name: str, values) -> None:
         if isinstance(values, pd.Series) and not values.index.equals(pd.RangeIndex(self._data.shape[1])):
             raise TypeError(f"column {name!r}: a Series with its own index would be aligned, not copied; pass its values")
-        j = self._pos.get(name)
-        if j is None:
-            self._extra[name] = np.asarray(values, dtype=float)
-        else:
-            self._data[j] = values
-            self._written[j] = True
+        j = self._row(name)
+        self._data[j] = values
+        self._written[j] = True
 
     def __getitem__(self, name: str) -> np.ndarray:
-        j = self._pos.get(name)
-        return self._extra[name] if j is None else self._data[j]
+        return self._data[self._row(name)]
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every column written so far, by name."""
-        return {**{name: self._data[j] for name, j in self._pos.items() if self._written[j]}, **self._extra}
+        return {name: self._data[j] for name, j in self._pos.items() if self._written[j]}
 
     def frame(self, index: pd.Index) -> pd.DataFrame:
         """The table, indexed by ``index``, its storage this object's block (no copy)."""
@@ -418,8 +417,8 @@ class FeatureBuilder(BaseEstimator):
             per_buy = ratio[np.maximum(line_pair, 0)] if len(ratio) else np.zeros(len(line_pair))
             claims["drug_oversupply"] = group_max(b.line_features.drug_buys[0], np.where(line_pair >= 0, per_buy, 0.0), b.n, fill=0.0)
             providers = self._providers(b, claims, patients, pool)
-        return Features(claims=claims.frame(pd.Index(b.claim_id.to_numpy(), name="claim_id")), patients=patients[list(PATIENT_COLUMNS)],
-                        providers=providers[list(PROVIDER_COLUMNS)])
+        return Features(claims=claims.frame(pd.Index(b.claim_id.to_numpy(), name="claim_id")),
+                        patients=patients[list(PATIENT_COLUMNS)], providers=providers[list(PROVIDER_COLUMNS)])
 
     def fit_transform(self, batch, y=None) -> Features:
         """``fit(batch).transform(batch)``, the batch's column arrays built once."""
