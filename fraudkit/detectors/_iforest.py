@@ -223,7 +223,8 @@ def _robust(values: np.ndarray, floor: np.ndarray | float = 0.0) -> tuple[np.nda
     if len(values) == 0:
         return np.zeros(values.shape[1]), np.maximum(np.ones(values.shape[1]), floor)
     center = np.nan_to_num(_column_medians(values))
-    dev = np.abs(values - center)
+    dev = values - center
+    np.abs(dev, out=dev)
     mad, mean_dev = 1.4826 * _column_medians(dev), 1.2533 * np.nanmean(dev, axis=0)
     scale = np.where(mad > 1e-9, mad, np.where(mean_dev > 1e-9, mean_dev, 1.0))
     return center, np.maximum(np.nan_to_num(scale, nan=1.0), floor)
@@ -365,10 +366,11 @@ class IsolationForestDetector(BaseDetector):
         self.peer_column_ = ("peer_group" if "peer_group" in X.columns else None) if self.peer_column == "auto" else self.peer_column
         groups = X[self.peer_column_].to_numpy() if self.peer_column_ is not None else None
         self.center_, self.scale_, self.peer_stats_ = _learn_scaling(values, groups, floor)
+        del values  # the trees' input is read from the table again, a block at a time (_scan)
         self.direction_ = np.array([DIRECTIONS.get(c, 0) if self.one_sided else 0 for c in cols])
-        self.forest_ = IsolationForest(n_estimators=self.n_estimators, max_samples=self._max_samples(len(values)),
+        self.forest_ = IsolationForest(n_estimators=self.n_estimators, max_samples=self._max_samples(len(X)),
                                        max_features=self.max_features, random_state=self.random_state, n_jobs=self.n_jobs)
-        t = self._scaled(values, X)
+        t = self._scan(X, forest=True)[0]  # float32, as scikit-learn's trees take it: no copy in fit or in the walk
         self.forest_.fit(t)
         _clear_node_padding(self.forest_)
         self.flat_forest_ = _FlatForest(self.forest_) if HAVE_NUMBA else None
