@@ -649,7 +649,12 @@ class FraudModel:
             {"id": pd.Series(dtype=str), "rank": pd.Series(dtype=int), "feature": pd.Series(dtype=str),
              "value": pd.Series(dtype=float), "contribution": pd.Series(dtype=float),
              "reason": pd.Series(dtype=str), "detector": pd.Series(dtype=str)})
-        weight = np.array([strength.get(d, pd.Series(dtype=float)).get(i, 0.0) for d, i in zip(reasons["detector"], reasons["id"])])
+        weight = np.zeros(len(reasons))  # each reason's detector's evidence against its provider (0 where none)
+        ids = reasons["id"].to_numpy()
+        for name, rows in reasons.groupby("detector", sort=False).indices.items():
+            if name in strength:
+                found = strength[name].index.get_indexer(ids[rows])
+                weight[rows] = np.where(found >= 0, strength[name].to_numpy(dtype=float)[np.maximum(found, 0)], 0.0)
         reasons["strength"] = weight / reasons["rank"].clip(lower=1).to_numpy(dtype=float)
         if "provider_signals" in provider_scores.columns:  # one sentence once, at its stronger detector
             stronger = reasons.sort_values("strength", ascending=False, kind="mergesort")
