@@ -477,7 +477,7 @@ NOTES = """
    (340k patients at 1M, 23 % distinct: 0.68 -> 0.16 s); claims, 93 % distinct, are walked as
    they are. The claim forest's scaling reads the table a block at a time (0.5-0.7 -> 0.15-0.2 s).
    The walk indexes nodes with unsigned integers, so numba checks no index for a negative value
-   on every step: the claim forest's scores at 1M 2.3 -> 1.4 s, 1.3-1.6x -> 2.4x scikit-learn's.
+   on every step: the claim forest's scores at 1M 2.3 -> 1.4 s, 1.3-1.6x -> 2.0-2.4x scikit-learn's.
 6. **Features + claim forest at 150k claims/s (issue #3).** 125–132k in `make bench` (7.6–8.0 s cold at 1M;
    6.6–7.3 s, 137–152k claims/s, when a process scores its later batches). Of the features' 7–9 CPU seconds per
    million claims, 1–3 are the kernel's (previous item): what is left is less memory touched
