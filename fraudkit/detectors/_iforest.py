@@ -489,12 +489,11 @@ class IsolationForestDetector(BaseDetector):
         first time costs more than the arithmetic on it.
         """
         n = len(X)
-        columns = X.columns.get_indexer(self.features_)
-        t = np.empty((n, len(columns)), dtype=np.float32) if forest else None
+        t = np.empty((n, len(self.features_)), dtype=np.float32) if forest else None
         strongest = np.empty(n) if signal else None
         for lo in range(0, n, SCAN_ROWS):
             part = X.iloc[lo:lo + SCAN_ROWS]
-            values = part.iloc[:, columns].to_numpy(dtype=float, na_value=np.nan)
+            values = self._matrix(part)
             z = self._scaled(values, part) if forest or (signal and scaling is None) else None
             if forest:
                 t[lo:lo + len(part)] = z
