@@ -15,11 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 
 from bad_batches import CASES, CASES_BY_NAME, VALID_ROWS, build_corpus, write_valid
-from fraudkit.io import BatchError, TABLES, load_batch, validate_batch
+from fraudkit.io import REFERENCES, BatchError, TABLES, load_batch, validate_batch
 
 ROW_LEVEL = [c.name for c in CASES if c.row_level]
 #: Cases also run as a real subprocess (the rest run in-process, which is faster).
@@ -180,8 +181,39 @@ def test_reject_keeps_good_rows_and_accounts_for_every_row(name, corpus):
     assert set(batch.claims.provider_id) <= set(batch.providers.provider_id)
     rejected_item_claims = set(rejects.loc[rejects["table"] == "items", "id"])
     assert not (rejected_item_claims & kept_claims)
+    # The references are looked up among the kept rows, not the rows as read.
+    _assert_rows_of(batch)
     # What is kept is itself a valid batch.
     validate_batch(batch)
+
+
+def _assert_rows_of(batch) -> None:
+    """Every reference's ``rows_of`` names the row holding the same id."""
+    for (table, column), ref in REFERENCES.items():
+        rows = batch.rows_of(table, column)
+        frame, target = getattr(batch, table), getattr(batch, ref)
+        assert rows.dtype == np.int64 and len(rows) == len(frame) and (rows >= 0).all(), (table, column)
+        assert (target[column].to_numpy(dtype=object)[rows] == frame[column].to_numpy(dtype=object)).all(), (table, column)
+
+
+def test_rows_of_keeps_the_validators_lookups_until_a_table_is_replaced(corpus, monkeypatch):
+    import fraudkit.io._batch as loader
+
+    batch = load_batch(corpus["valid"])
+    with monkeypatch.context() as m:
+        m.setattr(loader, "positions_in", None)  # no lookup left to do: the validator's are kept
+        _assert_rows_of(batch)
+    kept = batch.rows_of("items", "claim_id")
+    assert batch.rows_of("items", "claim_id") is kept
+    with pytest.raises(ValueError, match="read-only"):
+        kept[0] = 1  # shared, so read-only
+    # Claims in another order: every reference into claims is looked up again.
+    batch.claims = batch.claims.iloc[::-1].reset_index(drop=True)
+    again = batch.rows_of("items", "claim_id")
+    assert again is not kept and (again == len(batch.claims) - 1 - kept).all()
+    _assert_rows_of(batch)
+    with pytest.raises(ValueError, match="names no other table"):
+        batch.rows_of("claims", "doctor_id")
 
 
 def test_reject_location_points_at_the_csv_line(corpus):

@@ -105,10 +105,10 @@ class _Columns:
         return pd.DataFrame(self._data.T, index=index, columns=self.names, copy=False)
 
 
-def _line_arrays(items: pd.DataFrame, claim_id: pd.Series, n: int, whole: bool):
+def _line_arrays(items: pd.DataFrame, claim_id: pd.Series, n: int, whole: bool, cidx: np.ndarray | None):
     """The item lines as a chunked source, every line's columns (``whole``: for fitting) and their
     per-claim sums, reduced chunk by chunk (fraudkit.features._lines)."""
-    src = Lines(items, claim_id)
+    src = Lines(items, claim_id, cidx=cidx)
     return src, (src.whole() if whole else None), line_totals(src, n)
 
 
@@ -119,9 +119,12 @@ class _Base:
         c, it, pat, prov = batch.claims, batch.items, batch.patients, batch.providers
         self.n = n = len(c)
         self.claim_id = c["claim_id"]
+        # a loaded Batch keeps the rows its validation looked up (Batch.rows_of); other batch-likes are coded here
+        rows_of = getattr(batch, "rows_of", None)
+        known = (lambda table, column: rows_of(table, column)) if rows_of else (lambda table, column: None)
         with ThreadPoolExecutor(max_workers=1) as pool:  # the item lines on a second core beside the claims' columns
-            line_job = pool.submit(_line_arrays, it, self.claim_id, n, lines)
-            self._claim_columns(c, pat, prov)
+            line_job = pool.submit(_line_arrays, it, self.claim_id, n, lines, known("items", "claim_id"))
+            self._claim_columns(c, pat, prov, known("claims", "patient_id"), known("claims", "provider_id"))
             self.line_source, whole, t = line_job.result()
         src = self.line_source
         self.m = src.m
@@ -135,10 +138,11 @@ class _Base:
         self.dup_lines, self.active_days = t.dup_lines, t.active_days
         self.exam_lines, self.exam_sig = t.exam_lines, t.exam_sig
 
-    def _claim_columns(self, c: pd.DataFrame, pat: pd.DataFrame, prov: pd.DataFrame) -> None:
+    def _claim_columns(self, c: pd.DataFrame, pat: pd.DataFrame, prov: pd.DataFrame,
+                       pcode: np.ndarray | None, vcode: np.ndarray | None) -> None:
         self.patient_ids, self.provider_ids = pat["patient_id"], prov["provider_id"]
-        self.pcode = codes_in(pat["patient_id"], c["patient_id"])
-        self.vcode = codes_in(prov["provider_id"], c["provider_id"])
+        self.pcode = codes_in(pat["patient_id"], c["patient_id"]) if pcode is None else pcode
+        self.vcode = codes_in(prov["provider_id"], c["provider_id"]) if vcode is None else vcode
         self.n_pat, self.n_prov = len(pat), len(prov)
         regions, _ = pd.factorize(pd.concat([pat["region"].astype("str"), prov["region"].astype("str")], ignore_index=True))
         self.pat_region, self.prov_region_all = regions[: len(pat)], regions[len(pat):]

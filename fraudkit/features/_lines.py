@@ -59,10 +59,12 @@ class Lines:
     of the contract does it); otherwise the whole table is one chunk.
     """
 
-    def __init__(self, items: pd.DataFrame, claim_id: pd.Series, chunk_lines: int | None = None):
+    def __init__(self, items: pd.DataFrame, claim_id: pd.Series, chunk_lines: int | None = None,
+                 cidx: np.ndarray | None = None):
         self.items = items
         self.m = len(items)
-        cidx = codes_in(claim_id, items["claim_id"])
+        if cidx is None:  # else: each line's claim, as the loader found it (Batch.rows_of)
+            cidx = codes_in(claim_id, items["claim_id"])
         code_raw, self.code_values = pd.factorize(items["item_code"].astype("str"))
         small = len(claim_id) < 2**31 and len(self.code_values) < 2**31
         self.cidx = cidx.astype(np.int32) if small else cidx

@@ -87,12 +87,21 @@ class ClaimsNetwork:
             Keep only claims whose ``admit_date`` falls in ``[start, end)`` (a time window);
             every patient and provider of the batch keeps its id either way.
         """
-        return cls.from_frames(batch.claims, batch.providers, batch.patients, start=start, end=end)
+        rows = None
+        if start is None and end is None and hasattr(batch, "rows_of"):  # the validator's lookups, kept by the batch
+            rows = (batch.rows_of("claims", "patient_id"), batch.rows_of("claims", "provider_id"))
+        return cls.from_frames(batch.claims, batch.providers, batch.patients, start=start, end=end, rows=rows)
 
     @classmethod
     def from_frames(cls, claims: pd.DataFrame, providers: pd.DataFrame, patients: pd.DataFrame | None = None,
-                    start=None, end=None) -> ClaimsNetwork:
-        """Network from contract-shaped ``claims`` and ``providers`` (and optionally ``patients``) frames."""
+                    start=None, end=None, rows: tuple[np.ndarray, np.ndarray] | None = None) -> ClaimsNetwork:
+        """Network from contract-shaped ``claims`` and ``providers`` (and optionally ``patients``) frames.
+
+        ``rows``: each claim's row in ``patients`` and in ``providers``, when already looked up
+        (:meth:`fraudkit.io.Batch.rows_of`); only with ``patients`` and without a time window.
+        """
+        if rows is not None and (patients is None or start is not None or end is not None):
+            raise ValueError("rows= needs patients= and no start/end window")
         if start is not None or end is not None:
             day = pd.to_datetime(claims["admit_date"])
             keep = np.ones(len(claims), dtype=bool)
@@ -119,8 +128,11 @@ class ClaimsNetwork:
         claim_day = None
         if "admit_date" in claims:
             claim_day = (pd.to_datetime(claims["admit_date"]).to_numpy().astype("datetime64[D]") - _EPOCH).astype(np.int64)
-        claim_patient = _column_codes(claims["patient_id"], patient_ids)
-        claim_provider = _column_codes(claims["provider_id"], provider_ids)
+        if rows is not None:
+            claim_patient, claim_provider = (np.asarray(r, dtype=np.int64) for r in rows)
+        else:
+            claim_patient = _column_codes(claims["patient_id"], patient_ids)
+            claim_provider = _column_codes(claims["provider_id"], provider_ids)
         if (claim_patient < 0).any() or (claim_provider < 0).any():
             raise ValueError("claims refer to patients or providers missing from the patients/providers tables")
         money = claims["fund_paid"].to_numpy(dtype=float) if "fund_paid" in claims else np.ones(len(claims))

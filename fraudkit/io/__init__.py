@@ -8,10 +8,11 @@ from ._batch import REJECT_COLUMNS, Batch, Labels, batch_fingerprint, load_batch
 from ._errors import BatchError, Violation
 from ._read import count_rows
 from ._schema import CARE_TYPES, ITEM_KINDS, LABEL_TABLES, PROVIDER_TYPES, SCHEMES, TABLES, Column, Table
+from ._validate import REFERENCES
 from ._write import arrow_schema, atomic_dir, atomic_file, to_arrow, write_batch, write_table
 
 __all__ = [
     "Batch", "BatchError", "CARE_TYPES", "Column", "ITEM_KINDS", "LABEL_TABLES", "Labels", "PROVIDER_TYPES",
-    "REJECT_COLUMNS", "SCHEMES", "TABLES", "Table", "Violation", "arrow_schema", "atomic_dir", "atomic_file",
+    "REFERENCES", "REJECT_COLUMNS", "SCHEMES", "TABLES", "Table", "Violation", "arrow_schema", "atomic_dir", "atomic_file",
     "batch_fingerprint", "count_rows", "load_batch", "load_labels", "to_arrow", "validate_batch", "write_batch", "write_table",
 ]

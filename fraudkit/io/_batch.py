@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
@@ -16,7 +17,7 @@ from fraudkit.errors import FraudkitError
 from ._errors import BatchError, Violation
 from ._read import Locator, find_table, near_misses, read_table
 from ._schema import LABEL_TABLES, TABLES, Table
-from ._validate import check_frames, check_values, coerce_table, isin, positions_in
+from ._validate import REFERENCES, check_frames, check_values, coerce_table, isin, positions_in
 
 OnBadRows = Literal["refuse", "reject"]
 
@@ -63,9 +64,43 @@ class Batch:
     source: str = "<memory>"
     rejects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECT_COLUMNS))
     warnings: list[str] = field(default_factory=list)
+    _rows: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {name: getattr(self, name) for name in TABLES}
+
+    def rows_of(self, table: str, column: str) -> np.ndarray:
+        """The row of the table that ``table.column`` names, for each row of ``table`` (int64, -1 where none).
+
+        ``rows_of("items", "claim_id")`` is each item line's claim, ``rows_of("claims", "patient_id")``
+        and ``rows_of("claims", "provider_id")`` each claim's patient and provider: the lookups the
+        validator made to check these references, kept by :func:`load_batch` so that features and
+        the claims network do not hash every id again. Computed (and kept) on first use otherwise,
+        and again whenever either table has been replaced since. Treat the array as read-only.
+
+        >>> batch = load_batch("data/demo")                   # doctest: +SKIP
+        >>> batch.claims.patient_id[3] == batch.patients.patient_id[batch.rows_of("claims", "patient_id")[3]]  # doctest: +SKIP
+        True
+        """
+        ref = REFERENCES.get((table, column))
+        if ref is None:
+            raise ValueError(f"{table}.{column} names no other table; one of "
+                             + ", ".join(f"{t}.{c}" for t, c in REFERENCES))
+        frame, target = getattr(self, table), getattr(self, ref)
+        kept = self._rows.get((table, column))
+        if kept is not None:
+            frame_ref, target_ref, rows = kept
+            if frame_ref() is frame and target_ref() is target and len(rows) == len(frame):
+                return rows
+        rows = positions_in(frame[column], target[column])
+        self._keep_rows({(table, column): rows})
+        return rows
+
+    def _keep_rows(self, found: dict) -> None:
+        for (table, column), rows in found.items():
+            rows.setflags(write=False)
+            self._rows[(table, column)] = (weakref.ref(getattr(self, table)),
+                                           weakref.ref(getattr(self, REFERENCES[(table, column)])), rows)
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{n}={len(f):,}" for n, f in self.tables().items())
@@ -102,7 +137,7 @@ def _check(source: str, read: Callable[[str], tuple[pd.DataFrame, Locator]]):
     Each raw table is dropped as soon as it is parsed, so that at most one table
     is held twice in memory (raw and typed) at any moment.
     """
-    frames, locators, violations, warnings = {}, {}, [], []
+    frames, locators, violations, warnings, rows = {}, {}, [], [], {}
     for name, table in TABLES.items():
         raw, locators[name] = read(name)
         frames[name], found, warned = coerce_table(table, raw, locators[name])
@@ -110,8 +145,8 @@ def _check(source: str, read: Callable[[str], tuple[pd.DataFrame, Locator]]):
         violations += found
         warnings += warned
     if not any(not v.row_level for v in violations):
-        violations += check_frames(frames, locators)
-    return frames, locators, violations, warnings
+        violations += check_frames(frames, locators, rows)
+    return frames, locators, violations, warnings, rows
 
 
 def _reject(frames: dict[str, pd.DataFrame], violations: list[Violation], locators: dict[str, Locator]):
@@ -165,7 +200,7 @@ def _reject(frames: dict[str, pd.DataFrame], violations: list[Violation], locato
 
 
 def _assemble(source: str, read: Callable[[str], tuple[pd.DataFrame, Locator]], on_bad_rows: OnBadRows) -> Batch:
-    frames, locators, violations, warnings = _check(source, read)
+    frames, locators, violations, warnings, rows = _check(source, read)
     rejects = pd.DataFrame(columns=REJECT_COLUMNS)
     if violations:
         table_level = [v for v in violations if not v.row_level]
@@ -175,7 +210,10 @@ def _assemble(source: str, read: Callable[[str], tuple[pd.DataFrame, Locator]], 
         if len(frames["claims"]) == 0:
             raise BatchError(source, [Violation("claims", None, "has no valid rows left after rejecting bad rows")] + violations)
     typed = {name: _finalise(table, frames.pop(name)) for name, table in TABLES.items()}  # pop: free as we go
-    return Batch(**typed, source=source, rejects=rejects, warnings=warnings)
+    batch = Batch(**typed, source=source, rejects=rejects, warnings=warnings)
+    if not violations:  # rejected rows would have moved the rows the lookups found
+        batch._keep_rows(rows)
+    return batch
 
 
 # --------------------------------------------------------------------------- public

@@ -418,16 +418,27 @@ def isin(values: pd.Series, keys) -> np.ndarray:
     return positions_in(values, keys) >= 0
 
 
-def check_cross_tables(frames: dict[str, pd.DataFrame], locators: dict[str, Locator]) -> list[Violation]:
-    patients, providers, claims, items = (frames[n] for n in ("patients", "providers", "claims", "items"))
+#: The references between tables: (table, column) -> the table whose key it names.
+REFERENCES = {("claims", "patient_id"): "patients", ("claims", "provider_id"): "providers", ("items", "claim_id"): "claims"}
+
+
+def check_cross_tables(frames: dict[str, pd.DataFrame], locators: dict[str, Locator],
+                       rows: dict | None = None) -> list[Violation]:
+    """The rules across tables. ``rows``, if given, receives the row each reference names
+    (``rows[(table, column)]``, -1 where none: see :data:`REFERENCES`), looked up once here for
+    everything downstream (:meth:`fraudkit.io.Batch.rows_of`)."""
+    claims, items = frames["claims"], frames["items"]
+    found = {} if rows is None else rows
     out: list[Violation | None] = []
     claims_t, items_t = TABLES["claims"], TABLES["items"]
-    out.append(violation(claims_t, "patient_id", "must name a patient in patients", claims, locators["claims"],
-                         ~isin(claims.patient_id, patients.patient_id) & claims.patient_id.notna().to_numpy()))
-    out.append(violation(claims_t, "provider_id", "must name a provider in providers", claims, locators["claims"],
-                         ~isin(claims.provider_id, providers.provider_id) & claims.provider_id.notna().to_numpy()))
+    for column, entity in (("patient_id", "patient"), ("provider_id", "provider")):
+        ref = REFERENCES[("claims", column)]
+        found[("claims", column)] = at = positions_in(claims[column], frames[ref][column])
+        out.append(violation(claims_t, column, f"must name a {entity} in {ref}", claims, locators["claims"],
+                             (at < 0) & claims[column].notna().to_numpy()))
     if len(items):
-        claim_of = positions_in(items.claim_id, claims.claim_id)  # row of each item's claim (first one if duplicated)
+        # row of each item's claim (first one if duplicated)
+        found[("items", "claim_id")] = claim_of = positions_in(items.claim_id, claims.claim_id)
         known = claim_of >= 0
         out.append(violation(items_t, "claim_id", "must name a claim in claims", items, locators["items"],
                              ~known & items.claim_id.notna().to_numpy()))
@@ -450,11 +461,13 @@ def check_cross_tables(frames: dict[str, pd.DataFrame], locators: dict[str, Loca
     return [v for v in out if v is not None]
 
 
-def check_frames(frames: dict[str, pd.DataFrame], locators: dict[str, Locator]) -> list[Violation]:
-    """Value rules of every table, then the rules across tables (only when each table is sound enough)."""
+def check_frames(frames: dict[str, pd.DataFrame], locators: dict[str, Locator],
+                 rows: dict | None = None) -> list[Violation]:
+    """Value rules of every table, then the rules across tables (only when each table is sound enough;
+    ``rows`` as in :func:`check_cross_tables`)."""
     violations: list[Violation] = []
     for name, table in TABLES.items():
         violations += check_values(table, frames[name], locators[name])
     if not any(not v.row_level for v in violations):
-        violations += check_cross_tables(frames, locators)
+        violations += check_cross_tables(frames, locators, rows)
     return violations
