@@ -437,15 +437,22 @@ class FeatureBuilder(BaseEstimator):
     def _claims(self, b: _Base, dx: np.ndarray, pool) -> tuple[_Columns, tuple, Future]:
         """The claim features but the exam-pattern columns, the patients' drug supply (:meth:`_drug_supply`),
         and the future of the exam-pattern columns (:meth:`_exam_patterns`). The supply, the co-purchases
-        and the exam patterns are computed on ``pool``, in that order, beside the rest once the lines are reduced."""
+        and the exam patterns are computed on ``pool``, in that order, beside the rest once the lines are reduced;
+        the item lines are reduced on ``pool`` too, beside the peer comparisons."""
         n = b.n
-        metrics = b.metrics()
         level = np.full(n, 3, dtype=np.int64)
         row = np.full(n, -1, dtype=np.int64)
         for lv, key in reversed(list(enumerate(b.peer_keys(dx)))):
             found = self.peer_stats_[lv].index.get_indexer(key) if len(self.peer_stats_[lv]) else np.full(n, -1)
             hit = (key >= 0) & (found >= 0)
             level[hit], row[hit] = lv, found[hit]
+        # item lines against the learned references, reduced per claim chunk by chunk (fraudkit.features._lines),
+        # on the pool while this thread compares each claim with its peers
+        ctx = self._context(b, dx)
+        ctx = np.where((dx >= 0) & (level >= 2), -(b.care + 1), ctx)  # unknown or thin category: care type only
+        ctx_row = np.where(ctx >= 0, ctx + 4, -ctx - 1)
+        line_job = pool.submit(line_features, self, b, b.line_source, dx, ctx_row, _implausible)
+        metrics = b.metrics()
         out = _Columns(n, CLAIM_COLUMNS)
         out["peer_level"] = level.astype(float)
 
@@ -486,11 +493,7 @@ class FeatureBuilder(BaseEstimator):
         _, out["lines_per_day_z"] = peer("lines_per_day", "lines_per_day")
         out["dup_lines"] = b.dup_lines
         out["dup_share"] = b.dup_lines / np.maximum(b.lines, 1)
-        # item lines against the learned references, reduced per claim chunk by chunk (fraudkit.features._lines)
-        ctx = self._context(b, dx)
-        ctx = np.where((dx >= 0) & (level >= 2), -(b.care + 1), ctx)  # unknown or thin category: care type only
-        row = np.where(ctx >= 0, ctx + 4, -ctx - 1)
-        lf = b.line_features = line_features(self, b, b.line_source, dx, row, _implausible)
+        lf = b.line_features = line_job.result()
         supply_job = pool.submit(self._drug_supply, b)
         # family cards and card pools: the same drug bought with another card, same place and day, on several days
         co_purchase = pool.submit(co_purchase_days, *b.line_features.drug_buys[:2], b.pcode, b.vcode, b.admit)
@@ -503,7 +506,7 @@ class FeatureBuilder(BaseEstimator):
         # items atypical for the diagnosis
         out["atypical_share"] = lf.atypical / np.maximum(b.item_total, 0.01)
         # core items of the group missing from the claim: a diagnosis richer than the items support
-        n_core = self.core_count_[row]
+        n_core = self.core_count_[ctx_row]
         out["core_missing_share"] = np.where(n_core > 0, 1.0 - lf.core_present / np.maximum(n_core, 1), 0.0)
         # bed hanging: stay days without daily lines; the card used elsewhere during the stay
         inpat = b.care == INPATIENT
