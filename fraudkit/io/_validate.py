@@ -10,6 +10,7 @@ Three layers, each reporting :class:`Violation` objects with the offending rows:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -82,6 +83,10 @@ def _to_date(text: pd.Series) -> pd.Series:
         parsed = pd.to_datetime(text[iso], format="%Y-%m-%d", errors="coerce")
         out[iso] = parsed.astype(DATE_DTYPE)
     return out
+
+
+#: Rows from which a table's columns are parsed on two threads.
+PARALLEL_ROWS = 100_000
 
 
 def _blank(text: pd.Series, null: bool = False) -> np.ndarray:
@@ -205,20 +210,31 @@ def coerce_table(table: Table, raw: pd.DataFrame, locator: Locator) -> tuple[pd.
     if table.name in NON_EMPTY and len(raw) == 0:
         return raw, [Violation(table.name, None, "has no rows")], warnings
 
-    typed = {}
-    for column in table.columns:
-        values, bad, rule = _parse(column, raw[column.name])
-        typed[column.name] = values
+    def coerce(column: Column, cells: pd.Series) -> tuple[pd.Series, list[Violation]]:
+        values, bad, rule = _parse(column, cells)
+        found = []
         if bad.any():
-            violations.append(violation(table, column.name, rule, raw, locator, bad))
+            found.append(violation(table, column.name, rule, raw, locator, bad))
         if not column.nullable:
-            empty = raw[column.name].isna()
+            empty = cells.isna()
             if column.kind == "id":  # ids come back stripped, and blank ones null
                 empty |= values.isna()
             elif column.kind in ("str", "enum"):
                 empty |= _blank(values, null=True)
             if empty.any():
-                violations.append(violation(table, column.name, "must not be empty", raw, locator, empty))
+                found.append(violation(table, column.name, "must not be empty", raw, locator, empty))
+        return values, found
+
+    cells = [raw[column.name] for column in table.columns]
+    if len(raw) >= PARALLEL_ROWS:  # columns side by side: Arrow's string kernels and NumPy release the GIL
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            done = list(pool.map(coerce, table.columns, cells))
+    else:
+        done = [coerce(column, c) for column, c in zip(table.columns, cells)]
+    typed = {}
+    for column, (values, found) in zip(table.columns, done):  # in the contract's column order, as one by one
+        typed[column.name] = values
+        violations += found
     frame = pd.DataFrame(typed, index=raw.index, copy=False)
     extras = [c for c in raw.columns if c not in required]
     if extras:
@@ -431,14 +447,17 @@ def check_cross_tables(frames: dict[str, pd.DataFrame], locators: dict[str, Loca
     found = {} if rows is None else rows
     out: list[Violation | None] = []
     claims_t, items_t = TABLES["claims"], TABLES["items"]
+    # the lookups of every reference side by side (Arrow's hash lookups release the GIL)
+    keys = list(REFERENCES)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        looked = pool.map(lambda key: positions_in(frames[key[0]][key[1]], frames[REFERENCES[key]][key[1]]), keys)
+        found.update(zip(keys, looked))
     for column, entity in (("patient_id", "patient"), ("provider_id", "provider")):
-        ref = REFERENCES[("claims", column)]
-        found[("claims", column)] = at = positions_in(claims[column], frames[ref][column])
-        out.append(violation(claims_t, column, f"must name a {entity} in {ref}", claims, locators["claims"],
-                             (at < 0) & claims[column].notna().to_numpy()))
+        at = found[("claims", column)]
+        out.append(violation(claims_t, column, f"must name a {entity} in {REFERENCES[('claims', column)]}", claims,
+                             locators["claims"], (at < 0) & claims[column].notna().to_numpy()))
     if len(items):
-        # row of each item's claim (first one if duplicated)
-        found[("items", "claim_id")] = claim_of = positions_in(items.claim_id, claims.claim_id)
+        claim_of = found[("items", "claim_id")]  # row of each item's claim (first one if duplicated)
         known = claim_of >= 0
         out.append(violation(items_t, "claim_id", "must name a claim in claims", items, locators["items"],
                              ~known & items.claim_id.notna().to_numpy()))
