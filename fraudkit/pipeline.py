@@ -485,7 +485,7 @@ class FraudModel:
         # A claim by a suspicious patient is suspicious (card lending, reselling are patient schemes).
         claim_index = pd.Index(claims["claim_id"])
         patient_index = pd.Index(batch.patients["patient_id"])
-        patient_codes = _codes(patient_index, claims["patient_id"])  # each claim's patient, by position
+        patient_codes = _claim_rows(batch, "patient_id", patient_index)  # each claim's patient, by position
         of_patients = patient_cols["patient_features"]
         if patient_codes is not None and of_patients.index.equals(patient_index):
             of_claims = of_patients.to_numpy(dtype=float)[patient_codes]
@@ -541,10 +541,12 @@ class FraudModel:
         # lift claims and patients to providers
         # claim outliers count for a provider by their excess over chance (size-aware), not their mean
         provider_index = pd.Index(batch.providers["provider_id"])
-        provider_cols["claim_outliers"] = _rollup(claim_scores["claim_features"], claims, provider_index, column="excess")
+        provider_codes = _claim_rows(batch, "provider_id", provider_index)
+        provider_cols["claim_outliers"] = _rollup(claim_scores["claim_features"], claims, provider_index,
+                                                  codes=provider_codes, column="excess")
         if cfg.weights.get("patient_outliers", 0) > 0:
             provider_cols["patient_outliers"] = _rollup(claim_scores["patient_features"], claims, provider_index,
-                                                        column="top_score")
+                                                        codes=provider_codes, column="top_score")
         provider_scores = _aligned_frame(provider_cols, provider_index)
         groups = batch.providers.set_index("provider_id")["provider_type"].astype(str) if cfg.peer_groups else None
         weights = {**cfg.weights, **getattr(cfg, "provider_weights", {})}  # models saved before it have none
@@ -795,6 +797,17 @@ def _graph_analyses(pending, network: ClaimsNetwork, detectors: dict) -> dict:
         except Exception:  # noqa: BLE001 - a lost worker, or an error re-raised just below
             pass
     return _analyse_graph(network, detectors)
+
+
+def _claim_rows(batch, column: str, index: pd.Index) -> np.ndarray | None:
+    """Each claim's position in ``index`` (the ids of ``batch.patients`` or ``batch.providers``, in
+    their order) by ``column``: the loader's lookup (:meth:`Batch.rows_of`) when the batch keeps one,
+    else :func:`_codes`; None when one is missing."""
+    rows_of = getattr(batch, "rows_of", None)
+    if rows_of is None:
+        return _codes(index, batch.claims[column])
+    rows = rows_of("claims", column)
+    return None if len(rows) and rows.min() < 0 else rows
 
 
 def _codes(index: pd.Index, keys: pd.Series) -> np.ndarray | None:
