@@ -470,7 +470,11 @@ NOTES = """
    beside the catalogue (pandas' group medians and NumPy's sorts release the GIL); `FraudModel.fit`
    grows the patients' and providers' forests beside the claims'. With the graph worker on the
    second core, these threads leave the whole `score` where it was: both cores are busy. Validation
-   and the prioritisation still run on one core. `fraudkit score` starts the graph worker (its
+   parses a large table's columns on two threads and looks the three references up side by side
+   (4.0-5.3 -> 3.4-3.9 s at 1M), and keeps those lookups in the `Batch` (`Batch.rows_of`) for the
+   features, the claims network and the roll-ups, which hashed every claim's ids again (features
+   0.5 s less at 1M); `combine_scores` ranks each detector's scores on a thread (1M claims x 5
+   detectors 1.7 -> 1.2 s). The rest of the prioritisation runs on one core. `fraudkit score` starts the graph worker (its
    imports, about 2 s of CPU) and loads the compiled forest walk while it validates a large batch,
    when one core is mostly idle, instead of beside the features (`pipeline.start_workers`).
 5. **Done: less work per row in the forests.** The patient forest walks each distinct row once
@@ -478,11 +482,18 @@ NOTES = """
    they are. The claim forest's scaling reads the table a block at a time (0.5-0.7 -> 0.15-0.2 s).
    The walk indexes nodes with unsigned integers, so numba checks no index for a negative value
    on every step: the claim forest's scores at 1M 2.3 -> 1.4 s, 1.3-1.6x -> 2.0-2.4x scikit-learn's.
-6. **Features + claim forest at 150k claims/s (issue #3).** 125–132k in `make bench` (7.6–8.0 s cold at 1M;
-   6.6–7.3 s, 137–152k claims/s, when a process scores its later batches). Of the features' 7–9 CPU seconds per
-   million claims, 1–3 are the kernel's (previous item): what is left is less memory touched
-   per batch (the `_Base` arrays, 0.47 GB at 1M, live until the end of `transform`; the
-   item-line chunks' temporaries), not more threads: both cores are already busy for most of it.
+6. **Features + claim forest at 150k claims/s (issue #3).** 135k in this round's `make bench` on a
+   loaded hour (7.4 s cold at 1M; 125–132k in the previous round's three); 148–170k (5.9–6.8 s) in
+   alternating runs against the round's starting code on quieter minutes, which gave 132–151k beside
+   them. The item lines are now reduced beside the peer comparisons (one core sat idle there), and the
+   loader's lookups are reused. Of the features' 7–9 CPU seconds per million claims, 2–3 are the
+   kernel's: `perf` puts 17 % of a cold run's CPU in zeroing huge pages (`clear_page_erms` under
+   `do_huge_pmd_anonymous_page`). NumPy asks for huge pages on arrays of 4 MB and more; with that
+   hint off (`NUMPY_MADVISE_HUGEPAGE=0`) the features' kernel time fell from 2.5 to 1.7 s and the
+   stage by 0.6 s, but the whole `score` was 1-3 s slower over three alternating runs (more user time), so it is left
+   on. Glibc's malloc thresholds (`MALLOC_MMAP_MAX_=0`, a huge trim threshold) changed nothing. What is
+   left is less fresh memory per batch (the `_Base` arrays, 0.47 GB at 1M, live until the end of
+   `transform`; the 430 MB claim table), not more threads.
 """
 
 
