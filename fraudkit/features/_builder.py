@@ -105,6 +105,12 @@ class _Columns:
         return pd.DataFrame(self._data.T, index=index, columns=self.names, copy=False)
 
 
+def _id_index(ids: pd.Series, name: str) -> pd.Index:
+    """The index of a feature table: the batch's ids as they are (Arrow strings stay Arrow strings,
+    not a million Python strings converted back to Arrow)."""
+    return pd.Index(ids.array if isinstance(ids.dtype, pd.StringDtype) else ids.to_numpy(), name=name)
+
+
 def _line_arrays(items: pd.DataFrame, claim_id: pd.Series, n: int, whole: bool, cidx: np.ndarray | None):
     """The item lines as a chunked source, every line's columns (``whole``: for fitting) and their
     per-claim sums, reduced chunk by chunk (fraudkit.features._lines)."""
@@ -421,7 +427,7 @@ class FeatureBuilder(BaseEstimator):
             per_buy = ratio[np.maximum(line_pair, 0)] if len(ratio) else np.zeros(len(line_pair))
             claims["drug_oversupply"] = group_max(b.line_features.drug_buys[0], np.where(line_pair >= 0, per_buy, 0.0), b.n, fill=0.0)
             providers = self._providers(b, claims, patients, pool)
-        return Features(claims=claims.frame(pd.Index(b.claim_id.to_numpy(), name="claim_id")),
+        return Features(claims=claims.frame(_id_index(b.claim_id, "claim_id")),
                         patients=patients[list(PATIENT_COLUMNS)], providers=providers[list(PROVIDER_COLUMNS)])
 
     def fit_transform(self, batch, y=None) -> Features:
@@ -618,7 +624,7 @@ class FeatureBuilder(BaseEstimator):
         np.minimum.at(first, pc, b.admit) if b.n < 50_000 else _reduce(first, pc, b.admit, "min")
         np.maximum.at(last, pc, b.discharge) if b.n < 50_000 else _reduce(last, pc, b.discharge, "max")
         span = np.where(cnt > 0, last - first + 1, 0).astype(float)
-        out = pd.DataFrame({"claims": cnt, "span_days": span}, index=pd.Index(b.patient_ids.to_numpy(), name="patient_id"))
+        out = pd.DataFrame({"claims": cnt, "span_days": span}, index=_id_index(b.patient_ids, "patient_id"))
         out["claims_per_30d"] = cnt * 30 / np.maximum(span, 30)
         _, by_day, _, patient_day = b.patient_days()  # sorted by patient too
         out["max_claims_30d"] = group_max(pc, window_counts(pc, b.admit, 30, order=by_day), P, fill=0.0, order=by_day)
@@ -663,7 +669,7 @@ class FeatureBuilder(BaseEstimator):
         cnt = np.bincount(vc, minlength=V)[:V].astype(float)
         out = pd.DataFrame({"peer_group": base["class"].astype(float), "tier": b.prov_tier_all.astype(float),
                             "beds": base["beds"], "claims": cnt},
-                           index=pd.Index(b.provider_ids.to_numpy(), name="provider_id"))
+                           index=_id_index(b.provider_ids, "provider_id"))
         out["patients"] = group_nunique(vc, b.pcode, V)
         out["doctors"] = group_nunique(vc, b.doctor, V)
         out["fund_paid"] = group_sum(vc, b.fund, V)
