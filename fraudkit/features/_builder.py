@@ -170,11 +170,19 @@ class _Base:
         self.age = (year - pat["birth_year"].to_numpy(dtype=np.int64)[self.pcode]).astype(float)
         diag_codes, diag_values = pd.factorize(c["diagnosis"].fillna(""))
         dx3_values = pd.Series(np.asarray(diag_values, dtype=object), dtype="str").str.strip().str.upper().str[:3]
-        self.dx3 = pd.Series(dx3_values.to_numpy()[diag_codes] if len(diag_values) else np.array([], dtype=object), dtype="str")
+        # each claim's ICD-10 category as a code into its distinct values; the diagnoses come in order
+        # of first appearance, so the codes are those of factorising every claim's category
+        dx3_of_diag, self.dx3_values = pd.factorize(dx3_values)
+        self.dx3_code = dx3_of_diag[diag_codes].astype(np.int64) if len(diag_values) else np.zeros(0, np.int64)
         self.total = c["total_amount"].to_numpy(dtype=float)
         self.eligible = c["eligible_amount"].to_numpy(dtype=float)
         self.fund = c["fund_paid"].to_numpy(dtype=float)
         self.doctor = pd.factorize(c["doctor_id"])[0].astype(np.int64)  # nulls get -1
+
+    def dx_codes(self, vocabulary: pd.Index) -> np.ndarray:
+        """Each claim's category as its position in ``vocabulary`` (-1 where absent): looked up once per distinct category."""
+        found = codes_in(vocabulary, pd.Series(np.asarray(self.dx3_values, dtype=object), dtype="str"))
+        return found[self.dx3_code] if len(found) else np.full(self.n, -1, dtype=np.int64)
 
     def patient_days(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Each claim's (patient, admission day) key, the stable order that sorts the keys, the sorted
@@ -271,8 +279,9 @@ class FeatureBuilder(BaseEstimator):
         return self._fit(_Base(batch))
 
     def _fit(self, b: _Base) -> "FeatureBuilder":
-        self.dx_vocab_ = pd.Index(np.sort(b.dx3[b.dx3 != ""].unique().astype(str)))
-        dx = codes_in(self.dx_vocab_, b.dx3)
+        categories = np.asarray(b.dx3_values, dtype=object)  # those of the claims, each once
+        self.dx_vocab_ = pd.Index(np.sort(categories[categories != ""].astype(str)))
+        dx = b.dx_codes(self.dx_vocab_)
         metrics = b.metrics()
 
         def peers():  # on a second thread: pandas' and NumPy's sorts and group medians release the GIL
@@ -413,7 +422,7 @@ class FeatureBuilder(BaseEstimator):
         return self._transform(_Base(batch, lines=False))  # item lines are read chunk by chunk, never all at once
 
     def _transform(self, b: _Base) -> Features:
-        dx = codes_in(self.dx_vocab_, b.dx3)
+        dx = b.dx_codes(self.dx_vocab_)
         with ThreadPoolExecutor(max_workers=1) as pool:  # a second core for columns that need only the lines
             claims, supply, exam_job = self._claims(b, dx, pool)
             patients = self._patients(b, claims, supply)  # the exam patterns go on beside it: only providers need them
@@ -531,10 +540,11 @@ class FeatureBuilder(BaseEstimator):
         during[stay] -= np.maximum(np.searchsorted(sv, vhi, side="left") - np.searchsorted(sv, vlo, side="left"), 0)
         out["claims_during_stay"] = during
         # readmission for the same category within readmit_days
-        dxk = pd.factorize(b.dx3)[0]
+        dxk = b.dx3_code
+        blank = np.asarray(b.dx3_values, dtype=object) == ""  # per category code
         idx = np.flatnonzero(inpat)
         order = idx[np.lexsort((b.admit[idx], dxk[idx], b.pcode[idx]))]
-        same = (b.pcode[order][1:] == b.pcode[order][:-1]) & (dxk[order][1:] == dxk[order][:-1]) & (b.dx3.to_numpy()[order][1:] != "")
+        same = (b.pcode[order][1:] == b.pcode[order][:-1]) & (dxk[order][1:] == dxk[order][:-1]) & ~blank[dxk[order][1:]]
         gap = b.admit[order][1:] - b.discharge[order][:-1]
         re = same & (gap <= self.readmit_days) & (gap >= 0)
         readmit, readmitted = np.zeros(n), np.zeros(n)
@@ -560,7 +570,7 @@ class FeatureBuilder(BaseEstimator):
         # cards used together: claims with the same diagnosis at one provider on one day, against
         # what the provider's volume that day and its diagnosis mix lead to expect
         v, a = b.vcode.astype(np.int64), (b.admit - b.admit.min()).astype(np.int64)
-        dxk_all = pd.factorize(b.dx3)[0].astype(np.int64)
+        dxk_all = b.dx3_code
         n_day = count_by(v * 100_000 + a)
         same = count_by((v * 100_000 + a) * (dxk_all.max() + 2 if n else 1) + dxk_all + 1)
         dx_share = count_by(v * (dxk_all.max() + 2 if n else 1) + dxk_all + 1) / count_by(v)
