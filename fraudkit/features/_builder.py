@@ -466,7 +466,16 @@ class FeatureBuilder(BaseEstimator):
         ctx = self._context(b, dx)
         ctx = np.where((dx >= 0) & (level >= 2), -(b.care + 1), ctx)  # unknown or thin category: care type only
         ctx_row = np.where(ctx >= 0, ctx + 4, -ctx - 1)
-        line_job = pool.submit(line_features, self, b, b.line_source, dx, ctx_row, _implausible)
+        def reduce_lines():
+            b.line_features = line_features(self, b, b.line_source, dx, ctx_row, _implausible)
+            return b.line_features
+
+        # the pool has one worker: what follows the lines starts when they are done
+        line_job = pool.submit(reduce_lines)
+        supply_job = pool.submit(self._drug_supply, b)
+        # family cards and card pools: the same drug bought with another card, same place and day, on several days
+        co_purchase = pool.submit(lambda: co_purchase_days(*b.line_features.drug_buys[:2], b.pcode, b.vcode, b.admit))
+        exam_job = pool.submit(self._exam_patterns, b)
         metrics = b.metrics()
         out = _Columns(n, CLAIM_COLUMNS)
         out["peer_level"] = level.astype(float)
@@ -508,21 +517,6 @@ class FeatureBuilder(BaseEstimator):
         _, out["lines_per_day_z"] = peer("lines_per_day", "lines_per_day")
         out["dup_lines"] = b.dup_lines
         out["dup_share"] = b.dup_lines / np.maximum(b.lines, 1)
-        lf = b.line_features = line_job.result()
-        supply_job = pool.submit(self._drug_supply, b)
-        # family cards and card pools: the same drug bought with another card, same place and day, on several days
-        co_purchase = pool.submit(co_purchase_days, *b.line_features.drug_buys[:2], b.pcode, b.vcode, b.admit)
-        exam_job = pool.submit(self._exam_patterns, b)
-        # prices against the learned catalogue reference
-        out["price_ratio_max"] = np.maximum(lf.price_ratio_max, 1.0)
-        out["overprice_share"] = lf.overpriced / np.maximum(b.item_total, 0.01)
-        # drug prices against the drugs billed for the same diagnosis and care
-        out["drug_price_pct"] = np.where(lf.drug_money > 0, lf.drug_pct_money / np.maximum(lf.drug_money, 1e-9), 0.5)
-        # items atypical for the diagnosis
-        out["atypical_share"] = lf.atypical / np.maximum(b.item_total, 0.01)
-        # core items of the group missing from the claim: a diagnosis richer than the items support
-        n_core = self.core_count_[ctx_row]
-        out["core_missing_share"] = np.where(n_core > 0, 1.0 - lf.core_present / np.maximum(n_core, 1), 0.0)
         # bed hanging: stay days without daily lines; the card used elsewhere during the stay
         inpat = b.care == INPATIENT
         out["empty_days"] = np.where(inpat, np.maximum(b.cal_days - b.active_days, 0), 0.0)
@@ -579,6 +573,17 @@ class FeatureBuilder(BaseEstimator):
         out["out_of_region"] = (b.region_p != b.region_v).astype(float)
         out["regions_same_day"] = distinct_per(patient_day, b.region_v, coded=True) - 1
         out["providers_same_day"] = distinct_per(patient_day, b.vcode, coded=True) - 1
+        lf = line_job.result()  # the columns above need no item lines: computed while they are reduced
+        # prices against the learned catalogue reference
+        out["price_ratio_max"] = np.maximum(lf.price_ratio_max, 1.0)
+        out["overprice_share"] = lf.overpriced / np.maximum(b.item_total, 0.01)
+        # drug prices against the drugs billed for the same diagnosis and care
+        out["drug_price_pct"] = np.where(lf.drug_money > 0, lf.drug_pct_money / np.maximum(lf.drug_money, 1e-9), 0.5)
+        # items atypical for the diagnosis
+        out["atypical_share"] = lf.atypical / np.maximum(b.item_total, 0.01)
+        # core items of the group missing from the claim: a diagnosis richer than the items support
+        n_core = self.core_count_[ctx_row]
+        out["core_missing_share"] = np.where(n_core > 0, 1.0 - lf.core_present / np.maximum(n_core, 1), 0.0)
         out["co_purchase_days"] = co_purchase.result()
         # implausible for sex or age
         out["implausible_lines"] = b.line_features.implausible
