@@ -289,12 +289,12 @@ def child_stages(batch: str, model_dir: str, out: str) -> None:
 
 
 #: Functions whose cumulative time makes up ``FraudModel.score`` (label, file suffix, function name).
+#: The item lines' reductions (``_lines.line_totals``, ``_lines.line_features``) run on worker threads,
+#: which cProfile does not see: their time shows as the wait of the stage that started them.
 PROFILE_STAGES = [
     ("features: FeatureBuilder.transform (all)", "features/_builder.py", "transform"),
     ("features: _Base (column arrays of claims and items)", "features/_builder.py", "__init__"),
-    ("features: item lines, per-claim sums (_lines.line_totals)", "features/_lines.py", "line_totals"),
     ("features: claim features (_claims)", "features/_builder.py", "_claims"),
-    ("features: item lines against learned references (_lines.line_features)", "features/_lines.py", "line_features"),
     ("features: patient features (_patients)", "features/_builder.py", "_patients"),
     ("features: provider features (_providers)", "features/_builder.py", "_providers"),
     ("forests: IsolationForestDetector.scores (all)", "detectors/_base.py", "scores"),
@@ -646,7 +646,8 @@ def _one_size(n: int, args, work: Path, model: Path) -> list[str]:
         lines.append(f"\n### Where `FraudModel.score` spends its time (cProfile, {total:.1f} s under the profiler)\n")
         lines.append("Cumulative seconds of each function (rows overlap: a stage's total includes its parts). Profiled "
                      "with `executor=None`: the graph analyses run in the profiled process, after the forests, instead "
-                     "of in the worker process beside the features.\n")
+                     "of in the worker process beside the features. Work on other threads (the item lines' reductions, "
+                     "the drug supply, the exam patterns) is not seen by cProfile.\n")
         lines.append("| stage | seconds | share of score |\n|---|---:|---:|")
         for r in prof:
             lines.append(f"| {r['profile']} | {r['seconds']:.1f} | {r['seconds'] / total:.0%} |")
