@@ -482,11 +482,12 @@ NOTES = """
    they are. The claim forest's scaling reads the table a block at a time (0.5-0.7 -> 0.15-0.2 s).
    The walk indexes nodes with unsigned integers, so numba checks no index for a negative value
    on every step: the claim forest's scores at 1M 2.3 -> 1.4 s, 1.3-1.6x -> 2.0-2.4x scikit-learn's.
-6. **Features + claim forest at 150k claims/s (issue #3).** 135k in this round's `make bench` on a
-   loaded hour (7.4 s cold at 1M; 125–132k in the previous round's three); 148–170k (5.9–6.8 s) in
-   alternating runs against the round's starting code on quieter minutes, which gave 132–151k beside
-   them. The item lines are now reduced beside the peer comparisons (one core sat idle there), and the
-   loader's lookups are reused. Of the features' 7–9 CPU seconds per million claims, 2–3 are the
+6. **Features + claim forest at 150k claims/s (issue #3).** 135k and 149k in this round's two `make
+   bench` runs (7.4 and 6.7 s cold at 1M; 125–132k in the previous round's three); 148–178k (5.6–6.8 s)
+   in alternating runs against the round's starting code on quieter minutes, which gave 106–151k beside
+   them. The item lines are now reduced beside the peer comparisons and the claim columns that need no
+   lines (one core sat idle there), the loader's lookups are reused, and the diagnosis categories are
+   integer codes. Of the features' 7–9 CPU seconds per million claims, 2–3 are the
    kernel's: `perf` puts 17 % of a cold run's CPU in zeroing huge pages (`clear_page_erms` under
    `do_huge_pmd_anonymous_page`). NumPy asks for huge pages on arrays of 4 MB and more; with that
    hint off (`NUMPY_MADVISE_HUGEPAGE=0`) the features' kernel time fell from 2.5 to 1.7 s and the
