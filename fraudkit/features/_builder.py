@@ -126,8 +126,7 @@ class _Base:
         self.n = n = len(c)
         self.claim_id = c["claim_id"]
         # a loaded Batch keeps the rows its validation looked up (Batch.rows_of); other batch-likes are coded here
-        rows_of = getattr(batch, "rows_of", None)
-        known = (lambda table, column: rows_of(table, column)) if rows_of else (lambda table, column: None)
+        known = getattr(batch, "rows_of", None) or (lambda table, column: None)
         with ThreadPoolExecutor(max_workers=1) as pool:  # the item lines on a second core beside the claims' columns
             line_job = pool.submit(_line_arrays, it, self.claim_id, n, lines, known("items", "claim_id"))
             self._claim_columns(c, pat, prov, known("claims", "patient_id"), known("claims", "provider_id"))
@@ -466,6 +465,7 @@ class FeatureBuilder(BaseEstimator):
         ctx = self._context(b, dx)
         ctx = np.where((dx >= 0) & (level >= 2), -(b.care + 1), ctx)  # unknown or thin category: care type only
         ctx_row = np.where(ctx >= 0, ctx + 4, -ctx - 1)
+
         def reduce_lines():
             b.line_features = line_features(self, b, b.line_source, dx, ctx_row, _implausible)
             return b.line_features
