@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import psutil
 import pytest
 
@@ -214,6 +215,18 @@ def test_rows_of_keeps_the_validators_lookups_until_a_table_is_replaced(corpus, 
     _assert_rows_of(batch)
     with pytest.raises(ValueError, match="names no other table"):
         batch.rows_of("claims", "doctor_id")
+
+
+def test_a_batch_with_kept_lookups_pickles_and_copies(corpus):
+    import copy
+    import pickle
+
+    batch = load_batch(corpus["valid"])
+    batch.rows_of("items", "claim_id")
+    for other in (pickle.loads(pickle.dumps(batch)), copy.deepcopy(batch)):
+        for name in TABLES:
+            pd.testing.assert_frame_equal(getattr(other, name), getattr(batch, name))
+        _assert_rows_of(other)
 
 
 def test_reject_location_points_at_the_csv_line(corpus):

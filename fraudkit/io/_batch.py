@@ -96,6 +96,15 @@ class Batch:
         self._keep_rows({(table, column): rows})
         return rows
 
+    def __getstate__(self) -> dict:
+        # the kept lookups name their tables by weak reference, which cannot be pickled: a copy
+        # (another process, a file) looks them up again on first use
+        return {k: v for k, v in self.__dict__.items() if k != "_rows"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._rows = {}
+
     def _keep_rows(self, found: dict) -> None:
         for (table, column), rows in found.items():
             rows.setflags(write=False)
