@@ -482,8 +482,9 @@ NOTES = """
    they are. The claim forest's scaling reads the table a block at a time (0.5-0.7 -> 0.15-0.2 s).
    The walk indexes nodes with unsigned integers, so numba checks no index for a negative value
    on every step: the claim forest's scores at 1M 2.3 -> 1.4 s, 1.3-1.6x -> 2.0-2.4x scikit-learn's.
-6. **Features + claim forest at 150k claims/s (issue #3).** 135k and 149k in this round's two `make
-   bench` runs (7.4 and 6.7 s cold at 1M; 125–132k in the previous round's three); 148–178k (5.6–6.8 s)
+6. **Features + claim forest at 150k claims/s (issue #3).** 147k and 149k in the two `make bench`
+   runs of this round's final code (6.8 and 6.7 s cold at 1M), 135k in an earlier one on a loaded
+   hour (125–132k in the previous round's three); 148–178k (5.6–6.8 s)
    in alternating runs against the round's starting code on quieter minutes, which gave 106–151k beside
    them. The item lines are now reduced beside the peer comparisons and the claim columns that need no
    lines (one core sat idle there), the loader's lookups are reused, and the diagnosis categories are
