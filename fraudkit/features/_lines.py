@@ -14,13 +14,14 @@ The same reduction is what a worker does with one partition of item lines.
 
 from __future__ import annotations
 
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from fraudkit import _threads
+from fraudkit._threads import map_in_order
 
 from ._prep import cat_codes, codes_in, days, hash_u26
 
@@ -32,7 +33,7 @@ INPATIENT = 2
 CHUNK_LINES = 1 << 20
 
 #: Threads reducing chunks side by side (NumPy and Arrow release the GIL in the heavy parts).
-THREADS = max(1, min(4, os.cpu_count() or 1))
+THREADS = _threads.THREADS
 
 
 @dataclass
@@ -92,23 +93,16 @@ class Lines:
                      cat_codes(it["item_kind"], KINDS), it["quantity"].to_numpy(dtype=float),
                      it["unit_price"].to_numpy(dtype=float), it["amount"].to_numpy(dtype=float), days(it["service_date"]))
 
-    def chunks(self):
-        for lo, hi in self.bounds:
-            yield self.chunk(lo, hi)
-
     def map(self, reduce, threads: int | None = None) -> list:
-        """``[reduce(chunk) for chunk in self.chunks()]``, chunks side by side on ``threads`` threads.
+        """``reduce`` of every chunk (``self.chunk(lo, hi)`` for each of ``self.bounds``), side by side on ``threads`` threads.
 
         ``reduce`` may add into shared per-claim arrays only through :func:`_sum_into` and
         :func:`_max_into`: a chunk holds whole claims, so no claim is written by two chunks,
         and the slices two chunks add into are serialised by a lock. The results come back
         in chunk order, the same bits for any number of threads.
         """
-        threads = THREADS if threads is None else threads
-        if threads <= 1 or len(self.bounds) <= 1:
-            return [reduce(ch) for ch in self.chunks()]
-        with ThreadPoolExecutor(min(threads, len(self.bounds))) as pool:
-            return list(pool.map(lambda bound: reduce(self.chunk(*bound)), self.bounds))
+        return map_in_order(lambda bound: reduce(self.chunk(*bound)), self.bounds,
+                            threads=THREADS if threads is None else threads)
 
     def whole(self) -> Chunk:
         """Every line at once (fitting learns medians over all lines)."""

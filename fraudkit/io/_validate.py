@@ -10,13 +10,14 @@ Three layers, each reporting :class:`Violation` objects with the offending rows:
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from fraudkit._threads import map_in_order, threads_for
 
 from ._errors import Violation
 from ._read import Locator
@@ -83,10 +84,6 @@ def _to_date(text: pd.Series) -> pd.Series:
         parsed = pd.to_datetime(text[iso], format="%Y-%m-%d", errors="coerce")
         out[iso] = parsed.astype(DATE_DTYPE)
     return out
-
-
-#: Rows from which a table's columns are parsed on two threads.
-PARALLEL_ROWS = 100_000
 
 
 def _blank(text: pd.Series, null: bool = False) -> np.ndarray:
@@ -226,11 +223,7 @@ def coerce_table(table: Table, raw: pd.DataFrame, locator: Locator) -> tuple[pd.
         return values, found
 
     cells = [raw[column.name] for column in table.columns]
-    if len(raw) >= PARALLEL_ROWS:  # columns side by side: Arrow's string kernels and NumPy release the GIL
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            done = list(pool.map(coerce, table.columns, cells))
-    else:
-        done = [coerce(column, c) for column, c in zip(table.columns, cells)]
+    done = map_in_order(coerce, table.columns, cells, threads=threads_for(len(raw)))  # columns side by side
     typed = {}
     for column, (values, found) in zip(table.columns, done):  # in the contract's column order, as one by one
         typed[column.name] = values
@@ -447,11 +440,10 @@ def check_cross_tables(frames: dict[str, pd.DataFrame], locators: dict[str, Loca
     found = {} if rows is None else rows
     out: list[Violation | None] = []
     claims_t, items_t = TABLES["claims"], TABLES["items"]
-    # the lookups of every reference side by side (Arrow's hash lookups release the GIL)
+    # the lookups of every reference side by side
     keys = list(REFERENCES)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        looked = pool.map(lambda key: positions_in(frames[key[0]][key[1]], frames[REFERENCES[key]][key[1]]), keys)
-        found.update(zip(keys, looked))
+    found.update(zip(keys, map_in_order(lambda key: positions_in(frames[key[0]][key[1]], frames[REFERENCES[key]][key[1]]),
+                                        keys, threads=threads_for(len(items)))))
     for column, entity in (("patient_id", "patient"), ("provider_id", "provider")):
         at = found[("claims", column)]
         out.append(violation(claims_t, column, f"must name a {entity} in {REFERENCES[('claims', column)]}", claims,

@@ -27,8 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-#: Entities from which each detector's evidence is computed on its own thread.
-PARALLEL_ROWS = 100_000
+from fraudkit._threads import map_in_order, threads_for
 
 #: Columns of the ranked provider table (``providers.csv``), in order.
 PROVIDER_COLUMNS = [
@@ -149,13 +148,7 @@ def combine_scores(
         return detector_evidence(values, groups, fences.get(column)).to_numpy()
 
     columns = [scores[column] for column in used]  # taken here: the threads only read them
-    if len(scores) >= PARALLEL_ROWS and len(used) > 1:  # each detector's ranks on a thread (the sorts release the GIL)
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            evidences = list(pool.map(evidence_of, used, columns))
-    else:
-        evidences = [evidence_of(column, values) for column, values in zip(used, columns)]
+    evidences = map_in_order(evidence_of, used, columns, threads=threads_for(len(scores)))  # each detector's ranks on a thread
     for column, evidence in zip(used, evidences):  # summed in the detectors' order, as one by one
         w = float(weights.get(column, 1.0))
         statistic += 2.0 * w * evidence
