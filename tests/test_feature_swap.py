@@ -3,6 +3,7 @@ lift of a dear substitute at its provider."""
 
 import numpy as np
 
+from fraudkit.features import _swap
 from fraudkit.features._swap import substitutes, swap_lift
 
 
@@ -79,3 +80,27 @@ def test_swapped_claims_stand_out(default_200k):
                                  "drug_swapping") for col in ("drug_swap_lift", "drug_price_pct")}
     assert recall["drug_swap_lift"] >= 0.5
     assert recall["drug_swap_lift"] >= recall["drug_price_pct"] + 0.1
+
+
+def test_swap_lift_same_with_sparse_and_dense_counts(monkeypatch):
+    """Many providers, codes and classes: the count tables held sparse (large batches) or dense give the same bits."""
+    rng = np.random.default_rng(5)
+    n_claims, n_codes = 6_000, 12
+    ctx = rng.integers(0, 4, n_claims)
+    # each claim bills one or two drugs; codes 2k and 2k+1 are billed for the same contexts (substitutes)
+    claim = np.r_[np.arange(n_claims), rng.choice(n_claims, 2_000, replace=False)]
+    code = 2 * (ctx[claim] * 3 % 6) + (rng.random(len(claim)) < 0.3)
+    keep = np.unique(claim * n_codes + code)
+    claim, code = keep // n_codes, keep % n_codes
+    subs = substitutes(ctx, claim, code, np.tile([10.0, 30.0], n_codes // 2), n_codes, min_claims=20)
+    provider = rng.integers(0, 300, n_claims)
+    swapper = provider < 3  # three providers bill the dear substitute on nearly every claim
+    code = np.where(swapper[claim] & (rng.random(len(claim)) < 0.9), code | 1, code)
+    keep = np.unique(claim * n_codes + code)
+    claim, code = keep // n_codes, keep % n_codes
+    klass = provider % 4
+    dense = swap_lift(subs, claim, code, provider, klass, n_claims)  # 300 providers x 12 codes: dense tables
+    monkeypatch.setattr(_swap, "DENSE_CELLS", 0)
+    sparse = swap_lift(subs, claim, code, provider, klass, n_claims)
+    np.testing.assert_array_equal(sparse, dense)
+    assert dense[swapper].mean() > 1.5 and (dense[~swapper] == 1.0).mean() > 0.95

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._columns import CLAIM_COLUMNS, PATIENT_COLUMNS, PROVIDER_COLUMNS
 from ._copurchase import co_purchase_days
 from ._lines import Lines, line_features, line_totals
-from ._prep import (binomial_excess_z, cat_codes, codes_in, count_by, days, distinct_per, group_max, group_nunique,
+from ._prep import (binomial_excess_z, cat_codes, codes_in, count_by, days, distinct, distinct_per, group_max, group_nunique,
                     group_quantiles, group_sum, robust_location_scale, stouffer_excess_z, window_counts)
 from ._swap import substitutes, swap_lift
 from ._upcoding import cheaper_group_llr, item_profiles
@@ -615,7 +615,7 @@ class FeatureBuilder(BaseEstimator):
         # drug swapping: a dear code billed in place of the cheap one is billed here far more than at peers
         claim, code, _ = b.line_features.drug_buys
         ncode = len(self.code_vocab_) + 1
-        pair = pd.unique(claim * ncode + code)
+        pair = distinct(claim * ncode + code)
         out["drug_line_lift"] = _code_lift(b, pair // ncode, pair % ncode, cls, ncode)
         # ... and a dear drug billed here far more often among its substitutes than at peers (fraudkit.features._swap)
         subs = getattr(self, "substitutes_", None)  # models fitted before it have none: 1

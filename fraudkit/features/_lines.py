@@ -23,7 +23,7 @@ import pandas as pd
 from fraudkit import _threads
 from fraudkit._threads import map_in_order
 
-from ._prep import cat_codes, codes_in, days, hash_u26
+from ._prep import cat_codes, codes_in, days, distinct, hash_u26
 
 KINDS = ("drug", "exam", "treatment", "consumable", "bed", "other")
 DRUG, EXAM, BED = 0, 1, 4
@@ -298,7 +298,7 @@ def line_features(builder, b, lines: Lines, dx: np.ndarray, row: np.ndarray, imp
         # items atypical for the diagnosis; core items of the group present
         atyp, core = item_flags.lookup(row[ci], code)
         _sum_into(out.atypical, ci[atyp], ch.amount[atyp])
-        present = pd.unique(ci[core] * ncode_vocab + code[core]) // ncode_vocab
+        present = distinct(ci[core] * ncode_vocab + code[core]) // ncode_vocab
         _sum_into(out.core_present, present)
         bad = implausible(builder.code_profile_, code, b.female[ci], b.age[ci])
         _sum_into(out.implausible, ci[bad], np.ones(int(bad.sum())))
@@ -308,8 +308,10 @@ def line_features(builder, b, lines: Lines, dx: np.ndarray, row: np.ndarray, imp
         buy &= outside[ci]
         known = drug & (code >= 0)
         stay = ~outside[ci] & (code >= 0)
-        return (drugs, pd.unique(ci[ex] * ncode_raw + ch.code_raw[ex]), (ci[buy], code[buy], ch.qty[buy]),
-                pd.unique(ci[known] * ncode_vocab + code[known]), pd.unique(ci[stay] * ncode_vocab + code[stay]))
+        # the exam and drug pairs feed counts and maxima only, in any order; the stay pairs' order is
+        # that of the sums of their log-likelihoods (fraudkit.features._upcoding): kept as billed
+        return (drugs, distinct(ci[ex] * ncode_raw + ch.code_raw[ex]), (ci[buy], code[buy], ch.qty[buy]),
+                distinct(ci[known] * ncode_vocab + code[known]), pd.unique(ci[stay] * ncode_vocab + code[stay]))
 
     done = lines.map(reduce)
     drugs, pairs, buys, dpairs, spairs = ([d[i] for d in done] for i in range(5))

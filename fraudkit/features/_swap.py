@@ -111,11 +111,7 @@ def swap_lift(subs: Substitutes, pair_claim: np.ndarray, pair_code: np.ndarray, 
     provider_class = np.maximum(provider_class, 0)
     v, k = provider[pair_claim].astype(np.int64), provider_class[pair_claim].astype(np.int64)
     n_v, n_k = int(provider.max()) + 1, int(provider_class.max()) + 1
-    ones = np.ones(len(pair_claim))
-    by_v = sp.csr_matrix((ones, (v, pair_code)), shape=(n_v, n_codes))
-    by_k = sp.csr_matrix((ones, (k, pair_code)), shape=(n_k, n_codes))
-    by_v.sum_duplicates()
-    by_k.sum_duplicates()
+    by_v, by_k = _counts(v, pair_code, (n_v, n_codes)), _counts(k, pair_code, (n_k, n_codes))
     slot_v, slot_k = by_v @ subs.neighbours.T, by_k @ subs.neighbours.T  # claims billing a substitute (the code too)
     v, k, c, claim = v[sel], k[sel], pair_code[sel], pair_claim[sel]
     n_vc, n_kc, n_vs, n_ks = _at(by_v, v, c), _at(by_k, k, c), _at(slot_v, v, c), _at(slot_k, k, c)
@@ -126,8 +122,26 @@ def swap_lift(subs: Substitutes, pair_claim: np.ndarray, pair_code: np.ndarray, 
     return np.maximum(group_max(claim, lift, n_claims, fill=1.0), 1.0)
 
 
-def _at(matrix: sp.spmatrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``matrix[rows[i], cols[i]]`` for each i, by one sorted-key lookup (scipy's fancy indexing is slow at millions)."""
+#: Largest (rows x codes) count table :func:`swap_lift` holds dense (32 MB); above it, sparse.
+DENSE_CELLS = 1 << 22
+
+
+def _counts(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]):
+    """How many of the pairs fall in each (row, col) cell, as a float table: dense when it has at most
+    :data:`DENSE_CELLS` cells (one bincount; no sorting of indices), else a CSR matrix. The counts are
+    whole numbers, and so are their products with the 0/1 substitute matrix: the same values either way."""
+    if shape[0] * shape[1] <= DENSE_CELLS:
+        return np.bincount(rows * shape[1] + cols, minlength=shape[0] * shape[1]).astype(float).reshape(shape)
+    table = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
+    table.sum_duplicates()
+    return table
+
+
+def _at(matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``matrix[rows[i], cols[i]]`` for each i: indexing for a dense table; for a sparse one, one sorted-key
+    lookup (scipy's fancy indexing is slow at millions)."""
+    if isinstance(matrix, np.ndarray):
+        return matrix[rows, cols]
     m = matrix.tocoo()
     width = np.int64(m.shape[1])
     keys = m.row.astype(np.int64) * width + m.col
