@@ -4,7 +4,7 @@ in-process (NumPy, pandas' group operations and Arrow's kernels release the GIL)
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterable
 
 #: Threads a stage runs side by side: the machine's cores, at most 4.
@@ -33,3 +33,16 @@ def map_in_order(fn: Callable, *iterables: Iterable, threads: int = THREADS) -> 
         return [fn(*args) for args in work]
     with ThreadPoolExecutor(max_workers=min(threads, len(work))) as pool:
         return list(pool.map(lambda args: fn(*args), work))
+
+
+def done_or_run(job: Future, fn: Callable, *args):
+    """The result of ``job``, queued on a pool to compute ``fn(*args)``: if the pool has not started it yet
+    (it is busy with earlier work), the job is cancelled and run in this thread, which would only wait.
+
+    >>> from concurrent.futures import Future
+    >>> done_or_run(Future(), pow, 2, 5)       # never started: run here
+    32
+    """
+    if job.cancel():
+        return fn(*args)
+    return job.result()

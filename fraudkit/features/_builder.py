@@ -11,6 +11,8 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from fraudkit._threads import done_or_run
+
 from ._columns import CLAIM_COLUMNS, PATIENT_COLUMNS, PROVIDER_COLUMNS
 from ._copurchase import co_purchase_days
 from ._lines import Lines, line_features, line_totals
@@ -424,17 +426,21 @@ class FeatureBuilder(BaseEstimator):
         dx = b.dx_codes(self.dx_vocab_)
         with ThreadPoolExecutor(max_workers=1) as pool:  # a second core for columns that need only the lines
             claims, supply, exam_job = self._claims(b, dx, pool)
-            patients = self._patients(b, claims, supply)  # the exam patterns go on beside it: only providers need them
+            # each claim: the fastest rate, against its usual rate, at which its patient buys one of its drugs (resale)
+            pair_patient, ratio, line_pair = supply
+            per_buy = ratio[np.maximum(line_pair, 0)] if len(ratio) else np.zeros(len(line_pair))
+            claims["drug_oversupply"] = group_max(b.line_features.drug_buys[0], np.where(line_pair >= 0, per_buy, 0.0), b.n, fill=0.0)
+            supply_ratio = group_max(pair_patient, ratio, b.n_pat, fill=0.0)  # the patients' column
+            # the providers' significances queue behind the exam patterns, beside the patients' features
+            job = (b, claims, exam_job, supply_ratio[b.pcode])
+            significance = pool.submit(self._significance_job, *job)
+            patients = self._patients(b, claims, supply_ratio)
             for col, values in exam_job.result().items():
                 claims[col] = values
             for col, src in (("patient_supply_ratio", "supply_ratio"), ("patient_providers_90d", "providers_per_90d"),
                              ("patient_pharmacies_90d", "pharmacies_per_90d"), ("patient_max_claims_30d", "max_claims_30d")):
                 claims[col] = patients[src].to_numpy()[b.pcode]
-            # each claim: the fastest rate, against its usual rate, at which its patient buys one of its drugs (resale)
-            _, ratio, line_pair = supply
-            per_buy = ratio[np.maximum(line_pair, 0)] if len(ratio) else np.zeros(len(line_pair))
-            claims["drug_oversupply"] = group_max(b.line_features.drug_buys[0], np.where(line_pair >= 0, per_buy, 0.0), b.n, fill=0.0)
-            providers = self._providers(b, claims, patients, pool)
+            providers = self._providers(b, claims, patients, lambda: done_or_run(significance, self._significance_job, *job))
         return Features(claims=claims.frame(_id_index(b.claim_id, "claim_id")),
                         patients=patients[list(PATIENT_COLUMNS)], providers=providers[list(PROVIDER_COLUMNS)])
 
@@ -474,7 +480,7 @@ class FeatureBuilder(BaseEstimator):
         line_job = pool.submit(reduce_lines)
         supply_job = pool.submit(self._drug_supply, b)
         # family cards and card pools: the same drug bought with another card, same place and day, on several days
-        co_purchase = pool.submit(lambda: co_purchase_days(*b.line_features.drug_buys[:2], b.pcode, b.vcode, b.admit))
+        co_purchase = pool.submit(self._co_purchase, b)
         exam_job = pool.submit(self._exam_patterns, b)
         metrics = b.metrics()
         out = _Columns(n, CLAIM_COLUMNS)
@@ -584,7 +590,7 @@ class FeatureBuilder(BaseEstimator):
         # core items of the group missing from the claim: a diagnosis richer than the items support
         n_core = self.core_count_[ctx_row]
         out["core_missing_share"] = np.where(n_core > 0, 1.0 - lf.core_present / np.maximum(n_core, 1), 0.0)
-        out["co_purchase_days"] = co_purchase.result()
+        out["co_purchase_days"] = done_or_run(co_purchase, self._co_purchase, b)  # here if the pool is still busy
         # implausible for sex or age
         out["implausible_lines"] = b.line_features.implausible
         out["implausible_dx"] = _implausible(self.dx_profile_, dx, b.female, b.age).astype(float)
@@ -594,6 +600,10 @@ class FeatureBuilder(BaseEstimator):
         out["cheaper_dx_llr"] = (np.zeros(n) if profiles is None else
                                  cheaper_group_llr(profiles, stay_group, *b.line_features.stay_pairs, n))
         return out, supply_job.result(), exam_job
+
+    def _co_purchase(self, b: _Base) -> np.ndarray:
+        """Each claim's days on which its drugs were bought with other cards too (fraudkit.features._copurchase)."""
+        return co_purchase_days(*b.line_features.drug_buys[:2], b.pcode, b.vcode, b.admit)
 
     def _exam_patterns(self, b: _Base) -> dict[str, np.ndarray]:
         """Exam sets and drug lines billed here far more than at peer providers (claim columns)."""
@@ -631,7 +641,7 @@ class FeatureBuilder(BaseEstimator):
         ratio = np.nan_to_num(rate[0] / np.where(usual > 0, usual, np.inf)) if len(rate[0]) else np.zeros(0)
         return pair_patient, ratio, line_pair
 
-    def _patients(self, b: _Base, claims: _Columns, supply: tuple) -> pd.DataFrame:
+    def _patients(self, b: _Base, claims: _Columns, supply_ratio: np.ndarray) -> pd.DataFrame:
         P, pc = b.n_pat, b.pcode
         cnt = np.bincount(pc, minlength=P).astype(float)
         first = np.full(P, np.iinfo(np.int64).max)
@@ -650,8 +660,7 @@ class FeatureBuilder(BaseEstimator):
         outside = b.care != INPATIENT
         drug_days = group_sum(pc[outside], b.drug_qty[outside], P)
         out["drug_days"] = drug_days
-        pair_patient, ratio, _ = supply
-        out["supply_ratio"] = group_max(pair_patient, ratio, P, fill=0.0)
+        out["supply_ratio"] = supply_ratio
         # days on which the card was used in more than one region (one count per patient-day)
         first = np.zeros(b.n, bool)
         first[by_day[np.r_[True, np.diff(patient_day[by_day]) != 0][: b.n]]] = True
@@ -664,23 +673,32 @@ class FeatureBuilder(BaseEstimator):
         return out
 
     # ---------------------------------------------------------------- providers
+    @staticmethod
+    def _provider_class(b: _Base) -> np.ndarray:
+        return b.prov_type_all * 4 + np.clip(b.prov_tier_all, 0, 3)
+
     def _provider_base(self, b: _Base) -> dict[str, np.ndarray]:
         V, vc = b.n_prov, b.vcode
         period = max(float(b.discharge.max() - b.admit.min() + 1), 1.0) if b.n else 1.0
         adm = np.bincount(vc[b.care == INPATIENT], minlength=V)[:V].astype(float)
         beds = b.prov_beds_all
-        return {"class": b.prov_type_all * 4 + np.clip(b.prov_tier_all, 0, 3), "beds": beds,
+        return {"class": self._provider_class(b), "beds": beds,
                 "admissions": adm, "admissions_per_bed": np.where(beds > 0, adm / np.maximum(beds, 1) * 30 / period, 0.0)}
 
-    def _providers(self, b: _Base, claims: _Columns, patients: pd.DataFrame, pool) -> pd.DataFrame:
-        """The provider features; their significances (:meth:`_significance`) are computed on ``pool``
-        beside the rest (pandas' group medians release the GIL)."""
+    def _significance_job(self, b: _Base, claims: _Columns, exam_job: Future, supply: np.ndarray):
+        """The claims' flags (:func:`_claim_flags`) and the providers' significances (:meth:`_significance`),
+        from every claim column they read: all written when the job is queued but the exam patterns',
+        whose job runs before it on the one-worker pool."""
+        cols = {**claims.arrays(), **exam_job.result()}
+        flags = _claim_flags(cols, b, supply)
+        return flags, self._significance(b, cols, flags, supply, self._provider_class(b))
+
+    def _providers(self, b: _Base, claims: _Columns, patients: pd.DataFrame, significance) -> pd.DataFrame:
+        """The provider features; ``significance()`` gives the claims' flags and the significances
+        (:meth:`_significance_job`, computed on a pool beside the rest: pandas' group medians release the GIL)."""
         V, vc = b.n_prov, b.vcode
         base = self._provider_base(b)
         supply = patients["supply_ratio"].to_numpy()[b.pcode]
-        cols = claims.arrays()
-        flags = _claim_flags(cols, b, supply)
-        significance = pool.submit(self._significance, b, cols, flags, supply, base["class"])
         cnt = np.bincount(vc, minlength=V)[:V].astype(float)
         out = pd.DataFrame({"peer_group": base["class"].astype(float), "tier": b.prov_tier_all.astype(float),
                             "beds": base["beds"], "claims": cnt},
@@ -741,9 +759,10 @@ class FeatureBuilder(BaseEstimator):
         out["partner_share"], out["partner_lift"] = self._partners(b, out["patients"].to_numpy()) if self.partners else (0.0, 0.0)
         # shares of claims in a suspicious tail (a scheme touches a share of an actor's claims, which
         # a mean over all of them dilutes), each also as its significance
+        flags, sig = significance()
         for name, (flag, sel) in flags.items():
             out[name] = mean(flag.astype(float), sel)
-        for name, values in significance.result().items():
+        for name, values in sig.items():
             out[name] = values
         return out
 
