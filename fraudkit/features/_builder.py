@@ -558,12 +558,15 @@ class FeatureBuilder(BaseEstimator):
         out["split_stay"] = split
         # cohorts admitted and discharged together
         cohort, lift = np.zeros(n), np.ones(n)
+        # (keys of several codes are laid out in mixed radix, each code's range its own: compact keys count fastest)
         if len(idx):
             v, a = b.vcode[idx].astype(np.int64), b.admit[idx] - b.admit.min()
-            los_i = b.los[idx].astype(np.int64)
-            same_dates = count_by((v * 100_000 + a) * 10_000 + np.minimum(los_i, 9_999))
-            day_adm = count_by(v * 100_000 + a)
-            los_share = count_by(v * 10_000 + np.minimum(los_i, 9_999)) / count_by(v)
+            stay_days = np.minimum(b.los[idx].astype(np.int64), 9_999)
+            n_days, n_stays = int(a.max()) + 1, int(stay_days.max()) + 1
+            day = v * n_days + a
+            same_dates = count_by(day * n_stays + stay_days)
+            day_adm = count_by(day)
+            los_share = count_by(v * n_stays + stay_days) / count_by(v)
             cohort[idx] = same_dates - 1
             lift[idx] = same_dates / (day_adm * los_share + 1.0)
         out["cohort_size"], out["cohort_lift"] = cohort, lift
@@ -571,9 +574,11 @@ class FeatureBuilder(BaseEstimator):
         # what the provider's volume that day and its diagnosis mix lead to expect
         v, a = b.vcode.astype(np.int64), (b.admit - b.admit.min()).astype(np.int64)
         dxk_all = b.dx3_code
-        n_day = count_by(v * 100_000 + a)
-        same = count_by((v * 100_000 + a) * (dxk_all.max() + 2 if n else 1) + dxk_all + 1)
-        dx_share = count_by(v * (dxk_all.max() + 2 if n else 1) + dxk_all + 1) / count_by(v)
+        day = v * (int(a.max()) + 1 if n else 1) + a
+        n_dx = int(dxk_all.max()) + 2 if n else 1
+        n_day = count_by(day)
+        same = count_by(day * n_dx + dxk_all + 1)
+        dx_share = count_by(v * n_dx + dxk_all + 1) / count_by(v)
         out["same_day_dx_lift"] = same / (n_day * dx_share + 1.0)
         out["weekend"] = (((b.admit + 3) % 7) >= 5).astype(float)  # 1970-01-01 was a Thursday
         out["out_of_region"] = (b.region_p != b.region_v).astype(float)

@@ -203,7 +203,17 @@ def distinct(keys: np.ndarray) -> np.ndarray:
 
 
 def count_by(key: np.ndarray) -> np.ndarray:
-    """For each row, how many rows share its (int64) key."""
+    """For each row, how many rows share its (int64) key.
+
+    Keys in a compact range (non-negative, below four per row: a provider, or a provider and a
+    day as ``provider * days + day``) are counted directly, about 10× faster than hashing them
+    first (pandas' factorize, used for the rest). The counts are the same either way.
+
+    >>> count_by(np.array([7, 3, 7, 7])), count_by(np.array([10**12, 3, 10**12]))
+    (array([3., 1., 3., 3.]), array([2., 1., 2.]))
+    """
+    if len(key) and key.min() >= 0 and key.max() < 4 * len(key):
+        return np.bincount(key)[key].astype(float)
     codes, _ = pd.factorize(key)
     return np.bincount(codes)[codes].astype(float)
 
