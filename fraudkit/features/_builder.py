@@ -199,6 +199,15 @@ class _Base:
             found = self._patient_days = (key, order, s, day)
         return found
 
+    def visit_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The distinct (patient, provider) pairs of the claims, in order of first appearance, and each
+        pair's claims (:func:`pair_counts`; cached: the patients' providers, the providers' patients and
+        the patients providers share are all read from them)."""
+        found = self.__dict__.get("_visit_pairs")
+        if found is None:
+            found = self._visit_pairs = pair_counts(self.pcode, self.vcode)
+        return found
+
     def drop_lines(self) -> None:
         """Forget the whole item lines' columns (``lines=True``), as if built with ``lines=False``."""
         for name in ("cidx", "code_raw", "kind", "qty", "price", "amount", "sday", "_vocab_codes"):
@@ -658,9 +667,10 @@ class FeatureBuilder(BaseEstimator):
         out["claims_per_30d"] = cnt * 30 / np.maximum(span, 30)
         _, by_day, _, patient_day = b.patient_days()  # sorted by patient too
         out["max_claims_30d"] = group_max(pc, window_counts(pc, b.admit, 30, order=by_day), P, fill=0.0, order=by_day)
-        pharm = np.where(b.ptype == 2, b.vcode, -1)
-        out["providers_per_90d"] = group_nunique(pc, b.vcode, P) * 90 / np.maximum(span, 90)
-        out["pharmacies_per_90d"] = group_nunique(pc, pharm, P) * 90 / np.maximum(span, 90)
+        p, v, _ = b.visit_pairs()
+        pharmacy = (b.prov_type_all == 2)[v]
+        out["providers_per_90d"] = np.bincount(p, minlength=P)[:P] * 90 / np.maximum(span, 90)
+        out["pharmacies_per_90d"] = np.bincount(p[pharmacy], minlength=P)[:P] * 90 / np.maximum(span, 90)
         out["doctors_per_90d"] = group_nunique(pc, b.doctor, P) * 90 / np.maximum(span, 90)
         outside = b.care != INPATIENT
         drug_days = group_sum(pc[outside], b.drug_qty[outside], P)
@@ -708,8 +718,11 @@ class FeatureBuilder(BaseEstimator):
         out = pd.DataFrame({"peer_group": base["class"].astype(float), "tier": b.prov_tier_all.astype(float),
                             "beds": base["beds"], "claims": cnt},
                            index=_id_index(b.provider_ids, "provider_id"))
-        out["patients"] = group_nunique(vc, b.pcode, V)
-        out["doctors"] = group_nunique(vc, b.doctor, V)
+        visits, visited, _ = b.visit_pairs()
+        out["patients"] = np.bincount(visited, minlength=V)[:V].astype(float)
+        doc = b.doctor >= 0
+        doctor_pairs = pair_counts(vc[doc], b.doctor[doc])  # (provider, doctor): how many of its doctors, and their shares
+        out["doctors"] = np.bincount(doctor_pairs[0], minlength=V)[:V].astype(float)
         out["fund_paid"] = group_sum(vc, b.fund, V)
         out["claims_per_patient"] = cnt / np.maximum(out["patients"].to_numpy(), 1)
         out["admissions_per_bed"] = base["admissions_per_bed"]
@@ -753,13 +766,12 @@ class FeatureBuilder(BaseEstimator):
             out["top_region_share"] = group_max(v, k, V) / np.maximum(np.bincount(vc[away], minlength=V)[:V], 1)
         else:
             out["top_region_share"] = 0.0
-        doc = b.doctor >= 0
-        v, _, k = pair_counts(vc[doc], b.doctor[doc])
+        v, _, k = doctor_pairs
         share = k / np.maximum(np.bincount(vc[doc], minlength=V)[:V], 1)[v]
         out["top_doctor_share"], out["doctor_hhi"] = group_max(v, share, V), group_sum(v, share ** 2, V)
         out["patient_supply_ratio_mean"] = mean(supply)
-        high = supply > 2
-        out["high_supply_patients"] = group_nunique(vc[high], b.pcode[high], V)
+        high = patients["supply_ratio"].to_numpy()[visits] > 2
+        out["high_supply_patients"] = np.bincount(visited[high], minlength=V)[:V].astype(float)
         out["patient_providers_mean"] = mean(patients["providers_per_90d"].to_numpy()[b.pcode])
         out["partner_share"], out["partner_lift"] = self._partners(b, out["patients"].to_numpy()) if self.partners else (0.0, 0.0)
         # shares of claims in a suspicious tail (a scheme touches a share of an actor's claims, which
@@ -810,7 +822,7 @@ class FeatureBuilder(BaseEstimator):
     def _partners(self, b: _Base, n_patients: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each provider, the other provider sharing the largest share of its patients."""
         V = b.n_prov
-        p, v, _ = pair_counts(b.pcode, b.vcode)
+        p, v, _ = b.visit_pairs()
         deg = np.bincount(p, minlength=b.n_pat)[p]
         keep = (deg > 1) & (deg <= 40)  # very mobile patients say little about one pair
         share, lift = np.zeros(V), np.zeros(V)
