@@ -239,3 +239,21 @@ def test_columns_block_becomes_the_frame_without_a_copy():
         unfinished = _Columns(2, ["a", "b"])
         unfinished["a"] = 1.0
         unfinished.frame(pd.RangeIndex(2))
+
+
+def test_counting_helpers_give_the_same_counts_on_every_path():
+    """count_by counts compact keys directly and hashes the rest; distinct_per sorts when given an order
+    of its keys and hashes otherwise: the counts must not depend on the path taken."""
+    from fraudkit.features._prep import count_by, distinct_per
+
+    rng = np.random.default_rng(11)
+    for n, span in ((1_000, 50), (20_000, 3_000), (5_000, 10**9)):
+        key = rng.integers(0, span, n)
+        expected = pd.Series(key).map(pd.Series(key).value_counts()).to_numpy(dtype=float)
+        np.testing.assert_array_equal(count_by(key), expected)
+        np.testing.assert_array_equal(count_by(key * 2**40), expected)  # never compact: hashed
+        values = rng.integers(-1, 7, n)
+        group = pd.factorize(key)[0]
+        truth = pd.Series(values).groupby(group).transform("nunique").to_numpy(dtype=float)
+        np.testing.assert_array_equal(distinct_per(group, values, coded=True), truth)
+        np.testing.assert_array_equal(distinct_per(group, values, coded=True, order=np.argsort(group, kind="stable")), truth)

@@ -536,7 +536,7 @@ class FeatureBuilder(BaseEstimator):
         inpat = b.care == INPATIENT
         out["empty_days"] = np.where(inpat, np.maximum(b.cal_days - b.active_days, 0), 0.0)
         out["empty_day_share"] = out["empty_days"] / b.cal_days
-        key, _, s, patient_day = b.patient_days()
+        key, by_day, s, patient_day = b.patient_days()
         stay = np.flatnonzero(inpat & (b.los >= 2))
         lo, hi = key[stay] + 1, b.pcode[stay] * 1_000_000 + (b.discharge[stay] - b.admit.min())
         during = np.zeros(n)
@@ -591,8 +591,8 @@ class FeatureBuilder(BaseEstimator):
         out["same_day_dx_lift"] = same / (n_day * dx_share + 1.0)
         out["weekend"] = (((b.admit + 3) % 7) >= 5).astype(float)  # 1970-01-01 was a Thursday
         out["out_of_region"] = (b.region_p != b.region_v).astype(float)
-        out["regions_same_day"] = distinct_per(patient_day, b.region_v, coded=True) - 1
-        out["providers_same_day"] = distinct_per(patient_day, b.vcode, coded=True) - 1
+        out["regions_same_day"] = distinct_per(patient_day, b.region_v, coded=True, order=by_day) - 1
+        out["providers_same_day"] = distinct_per(patient_day, b.vcode, coded=True, order=by_day) - 1
         lf = line_job.result()  # the columns above need no item lines: computed while they are reduced
         # prices against the learned catalogue reference
         out["price_ratio_max"] = np.maximum(lf.price_ratio_max, 1.0)
