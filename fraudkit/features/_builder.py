@@ -442,14 +442,14 @@ class FeatureBuilder(BaseEstimator):
             supply_ratio = group_max(pair_patient, ratio, b.n_pat, fill=0.0)  # the patients' column
             # the providers' significances queue behind the exam patterns, beside the patients' features
             job = (b, claims, exam_job, supply_ratio[b.pcode])
-            significance = pool.submit(self._significance_job, *job)
+            significance = pool.submit(self._mean_significance_job, *job)
             patients = self._patients(b, claims, supply_ratio)
             for col, values in exam_job.result().items():
                 claims[col] = values
             for col, src in (("patient_supply_ratio", "supply_ratio"), ("patient_providers_90d", "providers_per_90d"),
                              ("patient_pharmacies_90d", "pharmacies_per_90d"), ("patient_max_claims_30d", "max_claims_30d")):
                 claims[col] = patients[src].to_numpy()[b.pcode]
-            providers = self._providers(b, claims, patients, lambda: done_or_run(significance, self._significance_job, *job))
+            providers = self._providers(b, claims, patients, lambda: done_or_run(significance, self._mean_significance_job, *job))
         return Features(claims=claims.frame(_id_index(b.claim_id, "claim_id")),
                         patients=patients[list(PATIENT_COLUMNS)], providers=providers[list(PROVIDER_COLUMNS)])
 
@@ -700,17 +700,16 @@ class FeatureBuilder(BaseEstimator):
         return {"class": self._provider_class(b), "beds": beds,
                 "admissions": adm, "admissions_per_bed": np.where(beds > 0, adm / np.maximum(beds, 1) * 30 / period, 0.0)}
 
-    def _significance_job(self, b: _Base, claims: _Columns, exam_job: Future, supply: np.ndarray):
-        """The claims' flags (:func:`_claim_flags`) and the providers' significances (:meth:`_significance`),
-        from every claim column they read: all written when the job is queued but the exam patterns',
-        whose job runs before it on the one-worker pool."""
+    def _mean_significance_job(self, b: _Base, claims: _Columns, exam_job: Future, supply: np.ndarray):
+        """The significances of the providers' means (:meth:`_mean_significance`), from the claim columns
+        they read: all written when the job is queued but the exam patterns', whose job runs before it
+        on the one-worker pool."""
         cols = {**claims.arrays(), **exam_job.result()}
-        flags = _claim_flags(cols, b, supply)
-        return flags, self._significance(b, cols, flags, supply, self._provider_class(b))
+        return self._mean_significance(b, cols, supply, self._provider_class(b))
 
-    def _providers(self, b: _Base, claims: _Columns, patients: pd.DataFrame, significance) -> pd.DataFrame:
-        """The provider features; ``significance()`` gives the claims' flags and the significances
-        (:meth:`_significance_job`, computed on a pool beside the rest: pandas' group medians release the GIL)."""
+    def _providers(self, b: _Base, claims: _Columns, patients: pd.DataFrame, mean_significance) -> pd.DataFrame:
+        """The provider features; ``mean_significance()`` gives the significances of their means
+        (:meth:`_mean_significance_job`, computed on a pool beside the rest: pandas' group medians release the GIL)."""
         V, vc = b.n_prov, b.vcode
         base = self._provider_base(b)
         supply = patients["supply_ratio"].to_numpy()[b.pcode]
@@ -776,10 +775,10 @@ class FeatureBuilder(BaseEstimator):
         out["partner_share"], out["partner_lift"] = self._partners(b, out["patients"].to_numpy()) if self.partners else (0.0, 0.0)
         # shares of claims in a suspicious tail (a scheme touches a share of an actor's claims, which
         # a mean over all of them dilutes), each also as its significance
-        flags, sig = significance()
+        flags = _claim_flags(claims.arrays(), b, supply)
         for name, (flag, sel) in flags.items():
             out[name] = mean(flag.astype(float), sel)
-        for name, values in sig.items():
+        for name, values in {**self._share_significance(b, flags, base["class"]), **mean_significance()}.items():
             out[name] = values
         return out
 
@@ -792,8 +791,19 @@ class FeatureBuilder(BaseEstimator):
         "core_missing_mean": lambda c: (c["core_missing_share"], True),
     }
 
-    def _significance(self, b: _Base, cols: dict, flags: dict, supply: np.ndarray, klass: np.ndarray) -> dict[str, np.ndarray]:
-        """``*_sig`` columns (by name): how far each provider's share or mean is beyond chance, as a z.
+    def _share_significance(self, b: _Base, flags: dict, klass: np.ndarray) -> dict[str, np.ndarray]:
+        """``*_sig`` columns of the providers' shares of flagged claims (by name); see :meth:`_mean_significance`."""
+        vc, fallback = b.vcode, np.maximum(b.prov_type_all, 0)
+        klass = np.maximum(klass, 0)
+        out = {}
+        for name, (flag, sel) in flags.items():
+            rows = np.ones(b.n, bool) if sel is None else np.asarray(sel)
+            out[name.replace("_share", "_sig")] = binomial_excess_z(vc[rows], np.asarray(flag)[rows], klass, fallback)
+        return out
+
+    def _mean_significance(self, b: _Base, cols: dict, supply: np.ndarray, klass: np.ndarray) -> dict[str, np.ndarray]:
+        """``*_sig`` columns of the providers' means (by name): how far each provider's share
+        (:meth:`_share_significance`) or mean is beyond chance, as a z.
 
         A share of claims is judged against the pooled rate of the provider's class (type ×
         tier, else type) in the same batch, by the exact binomial tail of its count (a funnel
@@ -805,9 +815,6 @@ class FeatureBuilder(BaseEstimator):
         vc, fallback = b.vcode, np.maximum(b.prov_type_all, 0)
         klass = np.maximum(klass, 0)
         out = {}
-        for name, (flag, sel) in flags.items():
-            rows = np.ones(b.n, bool) if sel is None else np.asarray(sel)
-            out[name.replace("_share", "_sig")] = binomial_excess_z(vc[rows], np.asarray(flag)[rows], klass, fallback)
         means = {**{name: make(cols) for name, make in self._MEAN_MEASURES.items()},
                  "patient_supply_ratio_mean": (np.log1p(supply), False)}
         for inpatient in (False, True):  # the measures over the same claims, standardised in one grouping
