@@ -802,8 +802,8 @@ class FeatureBuilder(BaseEstimator):
         return out
 
     def _mean_significance(self, b: _Base, cols: dict, supply: np.ndarray, klass: np.ndarray) -> dict[str, np.ndarray]:
-        """``*_sig`` columns of the providers' means (by name): how far each provider's share
-        (:meth:`_share_significance`) or mean is beyond chance, as a z.
+        """``*_sig`` columns of the providers' means (by name). With :meth:`_share_significance`: how
+        far each provider's share or mean is beyond chance, as a z.
 
         A share of claims is judged against the pooled rate of the provider's class (type ×
         tier, else type) in the same batch, by the exact binomial tail of its count (a funnel
