@@ -465,9 +465,10 @@ NOTES = """
    bits; `tests/test_engine.py`). A thread had made both slower (the GIL). The worker adds its
    own memory (about 0.6 GB at 1M, counted in the peak above). In the features, the drug supply,
    the co-purchases and the exam patterns run on a second thread once the item lines are reduced
-   (beside the rest of the claims' and the patients' features), the providers' significances
-   beside the rest of the provider table, and `FeatureBuilder.fit` computes the peer statistics
-   beside the catalogue (pandas' group medians and NumPy's sorts release the GIL); `FraudModel.fit`
+   (beside the rest of the claims' and the patients' features), the significances of the providers'
+   means beside the patients' features and the rest of the provider table, and
+   `FeatureBuilder.fit` computes the peer statistics beside the catalogue (pandas' group medians
+   and NumPy's sorts release the GIL); `FraudModel.fit`
    grows the patients' and providers' forests beside the claims'. With the graph worker on the
    second core, these threads leave the whole `score` where it was: both cores are busy. Validation
    parses a large table's columns on two threads and looks the three references up side by side
@@ -482,20 +483,31 @@ NOTES = """
    they are. The claim forest's scaling reads the table a block at a time (0.5-0.7 -> 0.15-0.2 s).
    The walk indexes nodes with unsigned integers, so numba checks no index for a negative value
    on every step: the claim forest's scores at 1M 2.3 -> 1.4 s, 1.3-1.6x -> 2.0-2.4x scikit-learn's.
-6. **Features + claim forest at 150k claims/s (issue #3).** 147k and 149k in the two `make bench`
-   runs of this round's final code (6.8 and 6.7 s cold at 1M), 135k in an earlier one on a loaded
-   hour (125–132k in the previous round's three); 148–178k (5.6–6.8 s)
-   in alternating runs against the round's starting code on quieter minutes, which gave 106–151k beside
-   them. The item lines are now reduced beside the peer comparisons and the claim columns that need no
-   lines (one core sat idle there), the loader's lookups are reused, and the diagnosis categories are
-   integer codes. Of the features' 7–9 CPU seconds per million claims, 2–3 are the
-   kernel's: `perf` puts 17 % of a cold run's CPU in zeroing huge pages (`clear_page_erms` under
-   `do_huge_pmd_anonymous_page`). NumPy asks for huge pages on arrays of 4 MB and more; with that
-   hint off (`NUMPY_MADVISE_HUGEPAGE=0`) the features' kernel time fell from 2.5 to 1.7 s and the
-   stage by 0.6 s, but the whole `score` was 1-3 s slower over three alternating runs (more user time), so it is left
-   on. Glibc's malloc thresholds (`MALLOC_MMAP_MAX_=0`, a huge trim threshold) changed nothing. What is
-   left is less fresh memory per batch (the `_Base` arrays, 0.47 GB at 1M, live until the end of
-   `transform`; the 430 MB claim table), not more threads.
+6. **Done: features + claim forest at 150k claims/s (issue #3).** 162k and 195k claims/s in this
+   round's two `make bench` runs (6.2 and 5.1 s cold at 1M; 147k and 149k in the previous round's).
+   In alternating cold runs against the round's starting code, the features took 3.2-3.5 s against
+   3.6-4.3 s (features + claim forest 207-226k against 180-204k claims/s), with the same feature
+   tables. What changed: keys in a compact range are counted with one `bincount` (`count_by`; the
+   cohort and same-day keys are laid out over their codes' own ranges, provider x day, instead of
+   provider x 100,000 + day: hashing a million such keys took 50-70 ms, counting them 5 ms); distinct
+   (claim, code) pairs are found by a stable sort of keys that come nearly sorted (0.20 -> 0.01 s for
+   1.7M drug lines) where their order feeds only counts and maxima; distinct (patient-day, provider)
+   pairs likewise, in the patient-day order the features already have; the (patient, provider) pairs
+   are found once per batch for five columns and the shared-patient table; `swap_lift` counts drugs
+   in a dense provider x code table when it is small (0.38 -> 0.09 s); the significances of the
+   providers' means start beside the patients' features and the main thread runs a queued job itself
+   rather than wait for it (`fraudkit._threads.done_or_run`). Of the features' CPU time, about a third
+   is still the kernel's: `perf` puts 33 % of a cold `transform`'s CPU in zeroing huge pages
+   (`clear_page_erms` under `do_huge_pmd_anonymous_page`). Memory touched for the first time costs
+   1.2-2.3 s per GB here and about 0.15 s per GB when the kernel has just had it back (a 2 GB array:
+   2.5-4.7 s in a fresh process, 0.26 s in the next one, 1.9 s after 5 s of rest): the virtual
+   machine's host reclaims freed memory within seconds. NumPy asks for huge pages on arrays of 4 MB and
+   more; with that hint off (`NUMPY_MADVISE_HUGEPAGE=0`) the features' kernel time fell from 2.5 to
+   1.7 s and the stage by 0.6 s, but the whole `score` was 1-3 s slower over three alternating runs
+   (more user time), so it is left on. Glibc's malloc thresholds (`MALLOC_MMAP_MAX_=0`, a huge trim
+   threshold) help a second `transform` in the same process (kernel time 2.2 -> 0.1 s), not the first,
+   nor the whole `score`. What is left is less fresh memory per batch (the `_Base` arrays, 0.47 GB at
+   1M, live until the end of `transform`; the 430 MB claim table), not more threads.
 """
 
 
