@@ -440,7 +440,7 @@ class FeatureBuilder(BaseEstimator):
             per_buy = ratio[np.maximum(line_pair, 0)] if len(ratio) else np.zeros(len(line_pair))
             claims["drug_oversupply"] = group_max(b.line_features.drug_buys[0], np.where(line_pair >= 0, per_buy, 0.0), b.n, fill=0.0)
             supply_ratio = group_max(pair_patient, ratio, b.n_pat, fill=0.0)  # the patients' column
-            # the providers' significances queue behind the exam patterns, beside the patients' features
+            # the significances of the providers' means queue behind the exam patterns, beside the patients' features
             job = (b, claims, exam_job, supply_ratio[b.pcode])
             significance = pool.submit(self._mean_significance_job, *job)
             patients = self._patients(b, claims, supply_ratio)
