@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from fraudkit.features._prep import distinct
+
 from ._network import ClaimsNetwork, as_network
 from ._projection import _SIDES, chance_surprise
 
@@ -21,8 +23,7 @@ def _unique_rows(*cols: np.ndarray) -> list[np.ndarray]:
         key = np.zeros(len(cols[0]), dtype=np.int64)
         for c, size in zip(cols, sizes):
             key = key * size + c
-        key = np.sort(key)  # sorting then dropping repeats beats np.unique's hashing here
-        key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
+        key = distinct(key)  # sorting then dropping repeats beats hashing here
         out = []
         for size in reversed(sizes):
             out.append(key % size)
