@@ -717,8 +717,8 @@ class FeatureBuilder(BaseEstimator):
         out = pd.DataFrame({"peer_group": base["class"].astype(float), "tier": b.prov_tier_all.astype(float),
                             "beds": base["beds"], "claims": cnt},
                            index=_id_index(b.provider_ids, "provider_id"))
-        visits, visited, _ = b.visit_pairs()
-        out["patients"] = np.bincount(visited, minlength=V)[:V].astype(float)
+        pair_patient, pair_provider, _ = b.visit_pairs()  # each distinct (patient, provider) pair
+        out["patients"] = np.bincount(pair_provider, minlength=V)[:V].astype(float)
         doc = b.doctor >= 0
         doctor_pairs = pair_counts(vc[doc], b.doctor[doc])  # (provider, doctor): how many of its doctors, and their shares
         out["doctors"] = np.bincount(doctor_pairs[0], minlength=V)[:V].astype(float)
@@ -769,8 +769,8 @@ class FeatureBuilder(BaseEstimator):
         share = k / np.maximum(np.bincount(vc[doc], minlength=V)[:V], 1)[v]
         out["top_doctor_share"], out["doctor_hhi"] = group_max(v, share, V), group_sum(v, share ** 2, V)
         out["patient_supply_ratio_mean"] = mean(supply)
-        high = patients["supply_ratio"].to_numpy()[visits] > 2
-        out["high_supply_patients"] = np.bincount(visited[high], minlength=V)[:V].astype(float)
+        high = patients["supply_ratio"].to_numpy()[pair_patient] > 2
+        out["high_supply_patients"] = np.bincount(pair_provider[high], minlength=V)[:V].astype(float)
         out["patient_providers_mean"] = mean(patients["providers_per_90d"].to_numpy()[b.pcode])
         out["partner_share"], out["partner_lift"] = self._partners(b, out["patients"].to_numpy()) if self.partners else (0.0, 0.0)
         # shares of claims in a suspicious tail (a scheme touches a share of an actor's claims, which
