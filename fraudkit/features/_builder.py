@@ -308,7 +308,7 @@ class FeatureBuilder(BaseEstimator):
         try:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 peer_job = pool.submit(peers)
-                usage = self._fit_catalogue(b, dx)
+                usage = self._fit_catalogue(b, dx, pool)
                 self.peer_stats_, self.peer_quantiles_ = peer_job.result()
         except BaseException:
             del self.peer_stats_, self.peer_quantiles_  # not fitted: transform must say so, not read None
@@ -316,8 +316,23 @@ class FeatureBuilder(BaseEstimator):
         self._fit_profiles(b, dx, *usage)
         return self
 
-    def _fit_catalogue(self, b: _Base, dx: np.ndarray) -> tuple:
-        """Reference prices and item usage; returns the usage counts :meth:`_fit_profiles` reads."""
+    def _fit_catalogue(self, b: _Base, dx: np.ndarray, pool) -> tuple:
+        """Reference prices and item usage; returns the usage counts :meth:`_fit_profiles` reads.
+        The drug prices' quantiles are computed on ``pool`` beside the rest (NumPy's sorts release the GIL)."""
+        # where a drug's unit price sits among the drug lines of the same diagnosis and care
+        drug = (b.kind == DRUG) & (b.price > 0)
+        drow = self._context_row(b, dx)[b.cidx[drug]]
+        dx_known = drow >= 4
+        frame_rows = np.concatenate([drow[dx_known], b.care[b.cidx[drug]]])  # each line counts for both contexts
+        frame_vals = np.log(np.concatenate([b.price[drug][dx_known], b.price[drug]]))
+        if len(frame_rows) and frame_rows.min() >= 0:  # context rows are small ints: counted directly
+            counts = np.bincount(frame_rows)
+            keys = np.flatnonzero(counts >= max(self.min_peers, 1))
+        else:
+            keys, counts = np.unique(frame_rows, return_counts=True)
+            keys = keys[counts >= self.min_peers]
+        drug_quantiles = (frame_vals, frame_rows, keys, _QS)
+        quantile_job = pool.submit(group_quantiles, *drug_quantiles)
         # item catalogue: reference price and usage profiles
         self.code_vocab_ = pd.Index(np.asarray(b.code_values, dtype=object))
         v = len(self.code_vocab_)
@@ -331,18 +346,10 @@ class FeatureBuilder(BaseEstimator):
         self.ref_price_tier_ = _median_table(b.price, code, tier, v, 4, 5)
         region = codes_in(self.region_vocab_, b.prov_region_str)[b.vcode][b.cidx] if n_reg else None
         self.ref_price_region_ = _median_table(b.price, code, region * 4 + tier, v, n_reg * 4, 5) if n_reg else None
-        # where a drug's unit price sits among the drug lines of the same diagnosis and care
-        drug = (b.kind == DRUG) & (b.price > 0)
-        drow = self._context_row(b, dx)[b.cidx[drug]]
-        dx_known = drow >= 4
-        frame_rows = np.concatenate([drow[dx_known], b.care[b.cidx[drug]]])  # each line counts for both contexts
-        frame_vals = np.log(np.concatenate([b.price[drug][dx_known], b.price[drug]]))
-        keys, counts = np.unique(frame_rows, return_counts=True)
-        keys = keys[counts >= self.min_peers]
         self.drug_price_rows_ = keys
-        self.drug_price_q_ = group_quantiles(frame_vals, frame_rows, keys, _QS)
+        self.drug_price_q_ = None  # computed on the pool (its place among the attributes, as saved)
         # drug swapping: each drug's substitutes (billed for the same diagnoses alike) and its premium over them
-        pair = pd.unique(b.cidx[drug].astype(np.int64) * (v + 1) + code[drug])
+        pair = distinct(b.cidx[drug].astype(np.int64) * (v + 1) + code[drug])  # counted: their order does not matter
         self.substitutes_ = substitutes(self._context_row(b, dx), pair // (v + 1), pair % (v + 1), self.ref_price_, v,
                                         min_claims=self.min_peers)
         # share of the claims of a context (category×care, and care type alone) billing each code
@@ -365,6 +372,7 @@ class FeatureBuilder(BaseEstimator):
         core = share >= 0.5
         self.core_items_ = _PairSet(row[core], use_code[core], n_rows, v)
         self.core_count_ = np.bincount(row[core], minlength=n_rows)[:n_rows].astype(float)
+        self.drug_price_q_ = done_or_run(quantile_job, group_quantiles, *drug_quantiles)
         return ctx_claims, ctx, use_code, use_n, code
 
     def _fit_profiles(self, b: _Base, dx: np.ndarray, ctx_claims, ctx, use_code, use_n, code) -> None:
