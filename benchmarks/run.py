@@ -483,6 +483,11 @@ NOTES = """
    they are. The claim forest's scaling reads the table a block at a time (0.5-0.7 -> 0.15-0.2 s).
    The walk indexes nodes with unsigned integers, so numba checks no index for a negative value
    on every step: the claim forest's scores at 1M 2.3 -> 1.4 s, 1.3-1.6x -> 2.0-2.4x scikit-learn's.
+   Fitting (the default `--refit auto` path): the robust scaling takes a column-major table's
+   deviations four columns at a time instead of two more copies of the table (the claim forest's
+   fit at 1M 5.3-6.2 -> 3.6-4.5 s), and `FeatureBuilder.fit` sorts the drug prices for their
+   quantiles on the pool beside the reference prices (6.0-6.5 -> 4.8-5.1 s): `score --refit auto`
+   26.1-30.4 -> 23.0-24.4 s in alternating runs, the same model bytes and files.
 6. **Done: features + claim forest at 150k claims/s (issue #3).** 162k and 195k claims/s in this
    round's two `make bench` runs (6.2 and 5.1 s cold at 1M; 147k and 149k in the previous round's).
    In alternating cold runs against the round's starting code, the features took 3.2-3.5 s against
