@@ -511,6 +511,11 @@ class FraudModel:
 
         step("prioritise")
         claim_scores = _aligned_frame(claim_cols, claim_index)
+        # the patients' table is built on a second thread beside the claims' and the providers'
+        patient_pool = ThreadPoolExecutor(max_workers=1)
+        patient_job = patient_pool.submit(self._patient_table, claim_scores["claim_features"], patient_cols, claims,
+                                          patient_index, patient_codes)
+        patient_pool.shutdown(wait=False)  # the job runs on; its result is taken below
         claim_combined = combine_scores(claim_scores, cfg.weights, fences=cfg.fences)
         scored = claims[["claim_id", "patient_id", "provider_id", "doctor_id", "care_type", "admit_date",
                          "discharge_date", "diagnosis", "total_amount", "fund_paid"]].copy()
@@ -570,27 +575,7 @@ class FraudModel:
 
             ranked = mark_inspected(ranked, outcomes, inspections)
 
-        patient_cols["claim_outliers"] = _rollup(claim_scores["claim_features"], claims, patient_index, by="patient_id",
-                                                 codes=patient_codes, column="top_score")
-        patient_scores = _aligned_frame(patient_cols, patient_index)
-        patient_combined = combine_scores(patient_scores, cfg.weights, fences=cfg.fences)
-        if patient_codes is not None:  # group by integer codes: the same sums in the same order
-            n_claims = np.bincount(patient_codes, minlength=len(patient_index)).astype(int)
-            fund = pd.Series(claims["fund_paid"].to_numpy()).groupby(patient_codes).sum().round(2)
-            fund = fund.reindex(np.arange(len(patient_index))).fillna(0.0).to_numpy()
-        else:
-            by_patient = claims.groupby("patient_id", observed=True)
-            n_claims = by_patient.size().reindex(patient_index).fillna(0).astype(int).to_numpy()
-            fund = by_patient["fund_paid"].sum().round(2).reindex(patient_index).fillna(0.0).to_numpy()
-        patients = pd.DataFrame({
-            "patient_id": patient_index,
-            "suspicion": patient_combined["suspicion"].to_numpy(),
-            "claims": n_claims,
-            "fund_paid": fund,
-        })
-        for k in patient_scores.columns:
-            patients[f"score_{k}"] = patient_scores[k].to_numpy()
-        patients = patients.sort_values(["suspicion", "patient_id"], ascending=[False, True]).reset_index(drop=True)
+        patient_scores, patients = patient_job.result()
 
         top = ranked[ranked["inspect"]]
         summary = {
@@ -612,6 +597,33 @@ class FraudModel:
             "dense_blocks": len(blocks),
         }
         return ScoreResult(ranked, scored, patients, reasons, blocks, summary)
+
+    def _patient_table(self, claim_scores: pd.Series, patient_cols: dict, claims: pd.DataFrame, patient_index: pd.Index,
+                       patient_codes: np.ndarray | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The patients' detector scores (their claims' rolled up among them) and the ranked patient table."""
+        cfg = self.config
+        patient_cols = {**patient_cols, "claim_outliers": _rollup(claim_scores, claims, patient_index, by="patient_id",
+                                                                  codes=patient_codes, column="top_score")}
+        patient_scores = _aligned_frame(patient_cols, patient_index)
+        patient_combined = combine_scores(patient_scores, cfg.weights, fences=cfg.fences)
+        if patient_codes is not None:  # group by integer codes: the same sums in the same order
+            n_claims = np.bincount(patient_codes, minlength=len(patient_index)).astype(int)
+            fund = pd.Series(claims["fund_paid"].to_numpy()).groupby(patient_codes).sum().round(2)
+            fund = fund.reindex(np.arange(len(patient_index))).fillna(0.0).to_numpy()
+        else:
+            by_patient = claims.groupby("patient_id", observed=True)
+            n_claims = by_patient.size().reindex(patient_index).fillna(0).astype(int).to_numpy()
+            fund = by_patient["fund_paid"].sum().round(2).reindex(patient_index).fillna(0.0).to_numpy()
+        patients = pd.DataFrame({
+            "patient_id": patient_index,
+            "suspicion": patient_combined["suspicion"].to_numpy(),
+            "claims": n_claims,
+            "fund_paid": fund,
+        })
+        for k in patient_scores.columns:
+            patients[f"score_{k}"] = patient_scores[k].to_numpy()
+        patients = patients.sort_values(["suspicion", "patient_id"], ascending=[False, True]).reset_index(drop=True)
+        return patient_scores, patients
 
     def _provider_reasons(self, features, provider_scores, graph_reasons, scored) -> pd.DataFrame:
         """Provider reasons from every detector, strongest first.
