@@ -98,9 +98,11 @@ def _day_of(dates: pd.Series) -> pd.Series:
     return dates.dt.floor("D").astype(DATE_DTYPE)
 
 
-def _blank(text: pd.Series, null: bool = False) -> np.ndarray:
-    """Where a string column holds "" after stripping whitespace (``null``: what a null counts as), in Arrow."""
-    blank = pc.equal(pc.utf8_trim_whitespace(_arrow_of(text)), "")
+def _blank(text: pd.Series, null: bool = False, stripped: bool = False) -> np.ndarray:
+    """Where a string column holds "" after stripping whitespace (``null``: what a null counts as;
+    ``stripped``: the text is stripped already), in Arrow."""
+    arr = _arrow_of(text)
+    blank = pc.equal(arr if stripped else pc.utf8_trim_whitespace(arr), "")
     return pc.fill_null(blank, null).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
@@ -119,7 +121,7 @@ def _parse(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series, str]:
         values = _as_str(raw)
         if kind == "id":
             values = values.str.strip()
-            blank = _blank(values)  # a blank id is a missing id
+            blank = _blank(values, stripped=True)  # a blank id is a missing id
             if blank.any():
                 values = values.mask(blank)
         return values, no, ""
