@@ -489,8 +489,10 @@ NOTES = """
    fit at 1M 5.3-6.2 -> 3.6-4.5 s), and `FeatureBuilder.fit` sorts the drug prices for their
    quantiles on the pool beside the reference prices (6.0-6.5 -> 4.8-5.1 s): `score --refit auto`
    26.1-30.4 -> 23.0-24.4 s in alternating runs, the same model bytes and files.
-6. **Done: features + claim forest at 150k claims/s (issue #3).** 162k and 195k claims/s in this
-   round's two `make bench` runs (6.2 and 5.1 s cold at 1M; 147k and 149k in the previous round's).
+6. **Done: features + claim forest at 150k claims/s (issue #3).** 162k, 195k and 153k claims/s in
+   this round's three `make bench` runs (6.2, 5.1 and 6.5 s cold at 1M; the third, with the final
+   code, on an hour when the unchanged generator ran at 198k against 225-280k; 147k and 149k in the
+   previous round's).
    In alternating cold runs against the round's starting code, the features took 3.2-3.5 s against
    3.6-4.3 s (features + claim forest 207-226k against 180-204k claims/s), with the same feature
    tables. What changed: keys in a compact range are counted with one `bincount` (`count_by`; the
