@@ -217,7 +217,7 @@ def _column_medians(values: np.ndarray) -> np.ndarray:
     return np.array([np.nanmedian(cols[:, j]) for j in range(cols.shape[1])], dtype=float)
 
 
-#: Columns whose deviations :func:`_robust` holds at once (of a column-major table).
+#: Columns whose deviations :func:`_robust` holds at once.
 _DEV_BLOCK = 4
 
 
@@ -227,18 +227,13 @@ def _robust(values: np.ndarray, floor: np.ndarray | float = 0.0) -> tuple[np.nda
     if len(values) == 0:
         return np.zeros(values.shape[1]), np.maximum(np.ones(values.shape[1]), floor)
     center = np.nan_to_num(_column_medians(values))
-    if values.flags.f_contiguous and values.shape[1] > _DEV_BLOCK:
-        # the absolute deviations a few columns at a time: two copies of a million-row table fewer
-        # (fresh memory costs time of its own), the same numbers (each column is reduced alone either way)
-        mad, mean_dev = np.empty(values.shape[1]), np.empty(values.shape[1])
-        for j in range(0, values.shape[1], _DEV_BLOCK):
-            dev = np.abs(values[:, j:j + _DEV_BLOCK] - center[j:j + _DEV_BLOCK])
-            mad[j:j + _DEV_BLOCK], mean_dev[j:j + _DEV_BLOCK] = _column_medians(dev), np.nanmean(dev, axis=0)
-        mad, mean_dev = 1.4826 * mad, 1.2533 * mean_dev
-    else:
-        dev = values - center
-        np.abs(dev, out=dev)
-        mad, mean_dev = 1.4826 * _column_medians(dev), 1.2533 * np.nanmean(dev, axis=0)
+    # the absolute deviations a few columns at a time, not as two more copies of a million-row table
+    # (fresh memory costs time of its own); each column is reduced alone either way: the same numbers
+    mad, mean_dev = np.empty(values.shape[1]), np.empty(values.shape[1])
+    for j in range(0, values.shape[1], _DEV_BLOCK):
+        dev = np.abs(values[:, j:j + _DEV_BLOCK] - center[j:j + _DEV_BLOCK])
+        mad[j:j + _DEV_BLOCK], mean_dev[j:j + _DEV_BLOCK] = _column_medians(dev), np.nanmean(dev, axis=0)
+    mad, mean_dev = 1.4826 * mad, 1.2533 * mean_dev
     scale = np.where(mad > 1e-9, mad, np.where(mean_dev > 1e-9, mean_dev, 1.0))
     return center, np.maximum(np.nan_to_num(scale, nan=1.0), floor)
 
