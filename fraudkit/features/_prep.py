@@ -232,8 +232,7 @@ def distinct_per(key: np.ndarray, values: np.ndarray, coded: bool = False, order
     k = key if coded else pd.factorize(key)[0]
     width = int(values.max()) + 2
     if coded and order is not None:
-        s = np.sort(k[order].astype(np.int64) * width + values[order] + 1, kind="stable")
-        pairs = s[np.concatenate(([True], s[1:] != s[:-1]))]
+        pairs = distinct(k[order].astype(np.int64) * width + values[order] + 1)  # in key order: little left to sort
         return np.bincount(pairs // width, minlength=k.max() + 1)[k].astype(float)
     pair, uniq = pd.factorize(k.astype(np.int64) * width + values + 1)
     key_of_pair = np.empty(len(uniq), dtype=np.int64)
