@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -151,7 +152,8 @@ class _Base:
         self.pcode = codes_in(pat["patient_id"], c["patient_id"]) if pcode is None else pcode
         self.vcode = codes_in(prov["provider_id"], c["provider_id"]) if vcode is None else vcode
         self.n_pat, self.n_prov = len(pat), len(prov)
-        regions, _ = pd.factorize(pd.concat([pat["region"].astype("str"), prov["region"].astype("str")], ignore_index=True))
+        regions, self.region_values = pd.factorize(pd.concat([pat["region"].astype("str"), prov["region"].astype("str")],
+                                                             ignore_index=True))
         self.pat_region, self.prov_region_all = regions[: len(pat)], regions[len(pat):]
         self.prov_region_str = prov["region"].astype("str")
         self.prov_type_all = cat_codes(prov["provider_type"], PTYPES)
@@ -178,7 +180,8 @@ class _Base:
         self.total = c["total_amount"].to_numpy(dtype=float)
         self.eligible = c["eligible_amount"].to_numpy(dtype=float)
         self.fund = c["fund_paid"].to_numpy(dtype=float)
-        self.doctor = pd.factorize(c["doctor_id"])[0].astype(np.int64)  # nulls get -1
+        doctor, self.doctor_values = pd.factorize(c["doctor_id"])
+        self.doctor = doctor.astype(np.int64)  # nulls get -1
 
     def dx_codes(self, vocabulary: pd.Index) -> np.ndarray:
         """Each claim's category as its position in ``vocabulary`` (-1 where absent): looked up once per distinct category."""
@@ -434,12 +437,68 @@ class FeatureBuilder(BaseEstimator):
                 "age_hi": np.where(trusted, prof["age_hi"].to_numpy() + 5, np.inf)}
 
     # ------------------------------------------------------------------ transform
-    def transform(self, batch) -> Features:
-        """Feature tables of ``batch`` computed with the learned references."""
+    def transform(self, batch, parts: int = 1) -> Features:
+        """Feature tables of ``batch`` computed with the learned references.
+
+        ``parts`` > 1: the batch is cut into parts by patient (:func:`fraudkit.io.split_by_patient`),
+        the features of each part computed on their own (:meth:`part_features`) and put together
+        (:meth:`combine`): the same tables, bit for bit, for any number of parts.
+        """
         check_is_fitted(self, "peer_stats_")
+        if parts > 1:
+            from fraudkit.io import split_by_patient  # noqa: PLC0415 (the loader's package imports features lazily too)
+            return self.combine([self.part_features(part) for part in split_by_patient(batch, parts)])
         return self._transform(_Base(batch, lines=False))  # item lines are read chunk by chunk, never all at once
 
-    def _transform(self, b: _Base) -> Features:
+    def part_features(self, part) -> "PartFeatures":
+        """The features of one part of a batch cut by patient (a :class:`fraudkit.io.BatchPart`) that
+        its own claims decide, and the keys :meth:`combine` counts over every part.
+
+        A claim's features read its patient's other claims (stays, readmissions, supply windows:
+        all in its part) and counts over other patients' claims at its provider or in its peer
+        class (cohorts, same-day diagnoses, exam patterns, drug lifts, cards buying together):
+        those are computed again by :meth:`combine` from every part's keys, as are the providers'.
+        """
+        check_is_fitted(self, "peer_stats_")
+        b = _Base(part.batch, lines=False)
+        claims, patients = self._transform(b, whole=False)
+        return PartFeatures(part.claims, part.patients, _id_index(b.claim_id, "claim_id"), claims, patients, _Keys.of(b, part))
+
+    def combine(self, parts: list["PartFeatures"]) -> Features:
+        """The feature tables of a whole batch from those of its parts (:meth:`part_features`), in any order:
+        claims and patients in the whole batch's order, the counts over all parts' keys, the providers
+        from all claims (the same bits as :meth:`transform` of the whole batch)."""
+        if not parts:
+            raise ValueError("no parts to combine")
+        parts = sorted(parts, key=lambda p: int(p.claims[0]) if len(p.claims) else -1)
+        m = _Merged(parts)
+        claims = _Columns(m.n, CLAIM_COLUMNS)
+        for part in parts:
+            claims._data[:, part.claims] = part.columns._data
+            claims._written |= part.columns._written
+        for col, values in self._cross(m).items():  # counts over every part's claims
+            claims[col] = values
+        order = np.argsort(np.concatenate([part.patients for part in parts]), kind="stable")
+        patients = pd.concat([part.patient_table for part in parts]).iloc[order]
+        patients["co_purchase_days"] = group_max(m.pcode, claims["co_purchase_days"], m.n_pat, fill=0.0)
+        supply = patients["supply_ratio"].to_numpy()[m.pcode]
+        with ThreadPoolExecutor(max_workers=1) as pool:  # as in _transform: the significances beside the rest
+            significance = pool.submit(self._mean_significance, m, claims.arrays(), supply, self._provider_class(m))
+            providers = self._providers(m, claims, patients, significance.result)
+        index = parts[0].claim_index.append([part.claim_index for part in parts[1:]]).take(m.claim_order)
+        return Features(claims=claims.frame(index), patients=patients[list(PATIENT_COLUMNS)],
+                        providers=providers[list(PROVIDER_COLUMNS)])
+
+    def _cross(self, b: _Base) -> dict[str, np.ndarray]:
+        """The claim columns that count over other patients' claims (see :meth:`part_features`)."""
+        out = dict(zip(("cohort_size", "cohort_lift", "same_day_dx_lift"), _together(b)))
+        out["co_purchase_days"] = self._co_purchase(b)
+        out.update(self._exam_patterns(b))
+        return out
+
+    def _transform(self, b: _Base, whole: bool = True):
+        """The feature tables of ``b``; ``whole=False`` (a part of a batch): the claims' columns and the
+        patients' table only, without the providers' (:meth:`combine` computes them from every part)."""
         dx = b.dx_codes(self.dx_vocab_)
         with ThreadPoolExecutor(max_workers=1) as pool:  # a second core for columns that need only the lines
             claims, supply, exam_job = self._claims(b, dx, pool)
@@ -450,13 +509,15 @@ class FeatureBuilder(BaseEstimator):
             supply_ratio = group_max(pair_patient, ratio, b.n_pat, fill=0.0)  # the patients' column
             # the significances of the providers' means queue behind the exam patterns, beside the patients' features
             job = (b, claims, exam_job, supply_ratio[b.pcode])
-            significance = pool.submit(self._mean_significance_job, *job)
+            significance = pool.submit(self._mean_significance_job, *job) if whole else None
             patients = self._patients(b, claims, supply_ratio)
             for col, values in exam_job.result().items():
                 claims[col] = values
             for col, src in (("patient_supply_ratio", "supply_ratio"), ("patient_providers_90d", "providers_per_90d"),
                              ("patient_pharmacies_90d", "pharmacies_per_90d"), ("patient_max_claims_30d", "max_claims_30d")):
                 claims[col] = patients[src].to_numpy()[b.pcode]
+            if not whole:
+                return claims, patients
             providers = self._providers(b, claims, patients, lambda: done_or_run(significance, self._mean_significance_job, *job))
         return Features(claims=claims.frame(_id_index(b.claim_id, "claim_id")),
                         patients=patients[list(PATIENT_COLUMNS)], providers=providers[list(PROVIDER_COLUMNS)])
@@ -511,8 +572,9 @@ class FeatureBuilder(BaseEstimator):
             med = np.concatenate([stats[f"med_{metric}"].to_numpy(dtype=float) for stats in self.peer_stats_] + [[np.nan]])[flat]
             scale = np.concatenate([stats[f"scale_{metric}"].to_numpy(dtype=float) for stats in self.peer_stats_] + [[1.0]])[flat]
             x = metrics[metric].to_numpy()
-            if np.isnan(med).any():
-                med = np.where(np.isnan(med), np.nanmedian(x) if n else 0.0, med)
+            if np.isnan(med).any():  # a care type unseen at fit: the median of the fitted care types' medians
+                fallback = np.nanmedian(self.peer_stats_[3][f"med_{metric}"].to_numpy(dtype=float)) if len(self.peer_stats_[3]) else 0.0
+                med = np.where(np.isnan(med), 0.0 if np.isnan(fallback) else fallback, med)
             return med, np.clip((x - med) / scale, -50, 50)
 
         med_cost, out["cost_z"] = peer("cost", "log_cost")
@@ -573,30 +635,7 @@ class FeatureBuilder(BaseEstimator):
         split[order[1:][same_provider]] = 1.0
         split[order[:-1][same_provider]] = 1.0
         out["split_stay"] = split
-        # cohorts admitted and discharged together
-        cohort, lift = np.zeros(n), np.ones(n)
-        # (keys of several codes are laid out in mixed radix, each code's range its own: compact keys count fastest)
-        if len(idx):
-            v, a = b.vcode[idx].astype(np.int64), b.admit[idx] - b.admit.min()
-            stay_days = np.minimum(b.los[idx].astype(np.int64), 9_999)
-            n_days, n_stays = int(a.max()) + 1, int(stay_days.max()) + 1
-            day = v * n_days + a
-            same_dates = count_by(day * n_stays + stay_days)
-            day_adm = count_by(day)
-            los_share = count_by(v * n_stays + stay_days) / count_by(v)
-            cohort[idx] = same_dates - 1
-            lift[idx] = same_dates / (day_adm * los_share + 1.0)
-        out["cohort_size"], out["cohort_lift"] = cohort, lift
-        # cards used together: claims with the same diagnosis at one provider on one day, against
-        # what the provider's volume that day and its diagnosis mix lead to expect
-        v, a = b.vcode.astype(np.int64), (b.admit - b.admit.min()).astype(np.int64)
-        dxk_all = b.dx3_code
-        day = v * (int(a.max()) + 1 if n else 1) + a
-        n_dx = int(dxk_all.max()) + 2 if n else 1
-        n_day = count_by(day)
-        same = count_by(day * n_dx + dxk_all + 1)
-        dx_share = count_by(v * n_dx + dxk_all + 1) / count_by(v)
-        out["same_day_dx_lift"] = same / (n_day * dx_share + 1.0)
+        out["cohort_size"], out["cohort_lift"], out["same_day_dx_lift"] = _together(b)
         out["weekend"] = (((b.admit + 3) % 7) >= 5).astype(float)  # 1970-01-01 was a Thursday
         out["out_of_region"] = (b.region_p != b.region_v).astype(float)
         out["regions_same_day"] = distinct_per(patient_day, b.region_v, coded=True, order=by_day) - 1
@@ -859,6 +898,98 @@ class FeatureBuilder(BaseEstimator):
         return share, lift
 
 
+@dataclass
+class _Keys:
+    """What :meth:`FeatureBuilder.combine` needs of a part's claims beyond their feature columns: the keys
+    counted over every part and the columns the providers' features sum. Claims and patients are
+    positions in the whole batch; diagnoses, doctors, regions and item codes are codes into this
+    part's own values (``*_values``), put on common codes by :class:`_Merged`."""
+
+    claim: dict  # per claim, global codes: vcode, pcode, admit, discharge, los, care, exam_sig, fund, lines, ...
+    coded: dict  # name -> (per claim code, the part's values)
+    exam_pairs: tuple  # (claim position in the whole batch, item code into code_values)
+    drug_buys: tuple
+    drug_pairs: tuple
+    code_values: pd.Index
+    provider: dict  # the providers' ids, type, tier and beds (every part has them all)
+
+    _CLAIM = ("vcode", "admit", "discharge", "los", "care", "exam_sig", "fund", "lines", "item_total", "drug_amount")
+
+    @classmethod
+    def of(cls, b: _Base, part) -> "_Keys":
+        at = np.asarray(part.claims)
+        claim = {name: getattr(b, name) for name in cls._CLAIM}
+        claim["pcode"] = np.asarray(part.patients)[b.pcode]
+        coded = {"dx3_code": (b.dx3_code, b.dx3_values), "doctor": (b.doctor, b.doctor_values),
+                 "region_p": (b.region_p, b.region_values)}
+        lf = b.line_features
+        claim_at = lambda pairs: (at[pairs[0]], *pairs[1:])  # noqa: E731
+        provider = {"ids": b.provider_ids, "type": b.prov_type_all, "tier": b.prov_tier_all, "beds": b.prov_beds_all}
+        return cls(claim, coded, claim_at(lf.exam_pairs), claim_at(lf.drug_buys), claim_at(lf.drug_pairs), b.code_values,
+                   provider)
+
+
+@dataclass
+class PartFeatures:
+    """:meth:`FeatureBuilder.part_features` of one part of a batch: its claims' and patients' positions
+    in the whole batch, its claims' ids, their feature columns (those counted over other parts not yet
+    final), its patients' table, and the keys :meth:`FeatureBuilder.combine` needs."""
+
+    claims: np.ndarray
+    patients: np.ndarray
+    claim_index: pd.Index
+    columns: _Columns
+    patient_table: pd.DataFrame
+    keys: _Keys
+
+
+def _common_codes(coded: list[tuple[np.ndarray, object]]) -> tuple[list[np.ndarray], pd.Index]:
+    """Codes into each part's own values (-1: none) as codes into the values of all parts."""
+    values = [np.asarray(v, dtype=object) for _, v in coded]
+    common, uniques = pd.factorize(np.concatenate(values) if values else np.zeros(0, object))
+    out, start = [], 0
+    for (code, _), v in zip(coded, values):
+        table = common[start:start + len(v)]
+        start += len(v)
+        out.append(np.where(code >= 0, table[np.maximum(code, 0)], -1) if len(table) else np.full(len(code), -1))
+    return out, pd.Index(uniques)
+
+
+class _Merged(_Base):
+    """The columns of a whole batch that :meth:`FeatureBuilder.combine` reads, put together from its
+    parts' keys: per claim in the whole batch's order, so sums over claims add in the same order."""
+
+    def __init__(self, parts: list[PartFeatures]):  # noqa: PLW0231 (a _Base made of parts, not of a batch)
+        keys = [part.keys for part in parts]
+        at = [part.claims for part in parts]
+        self.n = n = int(sum(len(a) for a in at))
+        self.n_pat = int(sum(len(part.patients) for part in parts))
+        self.claim_order = np.argsort(np.concatenate(at), kind="stable")
+
+        def scatter(arrays):
+            out = np.empty(n, dtype=arrays[0].dtype)
+            for a, values in zip(at, arrays):
+                out[a] = values
+            return out
+
+        for name in (*_Keys._CLAIM, "pcode"):
+            setattr(self, name, scatter([k.claim[name] for k in keys]))
+        for name in keys[0].coded:
+            codes, values = _common_codes([k.coded[name] for k in keys])
+            setattr(self, name, scatter(codes))
+            setattr(self, {"dx3_code": "dx3_values", "doctor": "doctor_values", "region_p": "region_values"}[name], values)
+        exam_codes, self.code_values = _common_codes([(k.exam_pairs[1], k.code_values) for k in keys])
+        cat = lambda arrays: np.concatenate(arrays)  # noqa: E731
+        self.line_features = SimpleNamespace(
+            exam_pairs=(cat([k.exam_pairs[0] for k in keys]), cat(exam_codes)),
+            drug_buys=tuple(cat([k.drug_buys[j] for k in keys]) for j in range(3)),
+            drug_pairs=tuple(cat([k.drug_pairs[j] for k in keys]) for j in range(2)))
+        first = parts[0].keys.provider
+        self.n_prov, self.provider_ids = len(first["ids"]), first["ids"]
+        self.prov_type_all, self.prov_tier_all, self.prov_beds_all = first["type"], first["tier"], first["beds"]
+        self.tier, self.ptype = self.prov_tier_all[self.vcode], self.prov_type_all[self.vcode]
+
+
 class _PairSet:
     """A set of (row, col) int pairs: a dense bit table when small, sorted keys otherwise."""
 
@@ -905,6 +1036,37 @@ def _claim_flags(c: dict, b: _Base, supply: np.ndarray) -> dict[str, tuple[np.nd
         "high_supply_share": (supply > 2, None),
         "oversupply_claim_share": (c["drug_oversupply"] > OVERSUPPLY, b.drug_amount > 0),
     }
+
+
+def _together(b: _Base) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per claim: ``cohort_size`` and ``cohort_lift`` (inpatients admitted and discharged together at
+    one provider) and ``same_day_dx_lift`` (claims of one diagnosis at one provider on one day). Counts
+    over every patient's claims: each claim's values depend on the keys of the others, not their order."""
+    n, inpat = b.n, b.care == INPATIENT
+    idx = np.flatnonzero(inpat)
+    # cohorts admitted and discharged together
+    cohort, lift = np.zeros(n), np.ones(n)
+    # (keys of several codes are laid out in mixed radix, each code's range its own: compact keys count fastest)
+    if len(idx):
+        v, a = b.vcode[idx].astype(np.int64), b.admit[idx] - b.admit.min()
+        stay_days = np.minimum(b.los[idx].astype(np.int64), 9_999)
+        n_days, n_stays = int(a.max()) + 1, int(stay_days.max()) + 1
+        day = v * n_days + a
+        same_dates = count_by(day * n_stays + stay_days)
+        day_adm = count_by(day)
+        los_share = count_by(v * n_stays + stay_days) / count_by(v)
+        cohort[idx] = same_dates - 1
+        lift[idx] = same_dates / (day_adm * los_share + 1.0)
+    # cards used together: claims with the same diagnosis at one provider on one day, against
+    # what the provider's volume that day and its diagnosis mix lead to expect
+    v, a = b.vcode.astype(np.int64), (b.admit - b.admit.min()).astype(np.int64)
+    dxk_all = b.dx3_code
+    day = v * (int(a.max()) + 1 if n else 1) + a
+    n_dx = int(dxk_all.max()) + 2 if n else 1
+    n_day = count_by(day)
+    same = count_by(day * n_dx + dxk_all + 1)
+    dx_share = count_by(v * n_dx + dxk_all + 1) / count_by(v)
+    return cohort, lift, same / (n_day * dx_share + 1.0)
 
 
 def _code_lift(b: _Base, claim: np.ndarray, code: np.ndarray, cls: np.ndarray, ncode: int) -> np.ndarray:
@@ -967,15 +1129,17 @@ def _share_below(quantiles: np.ndarray, rows: np.ndarray, values: np.ndarray) ->
 
     Rows are laid end to end with offsets larger than any spread of values, so the
     flattened table stays sorted and one ``searchsorted`` serves every row.
+    The layout depends on the quantiles only (values beyond all of them are moved just beyond
+    them, which leaves their counts as they are), so a claim's share is the same bits whatever
+    other claims are scored with it.
     """
     q = np.nan_to_num(quantiles, nan=np.inf)
     finite = q[np.isfinite(q)]
-    span = (finite.max() - finite.min() + 1.0) if len(finite) else 1.0
-    span = max(span, (np.abs(values).max() * 2 + 1.0) if len(values) else 1.0)
+    lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 0.0)
     k = q.shape[1]
-    offset = np.arange(q.shape[0]) * 4.0 * span
-    flat = np.clip(q, -span, span) + offset[:, None]
-    pos = np.searchsorted(flat.ravel(), values + offset[rows], side="left")
+    offset = np.arange(q.shape[0]) * 2.0 * (hi - lo + 4.0)
+    flat = np.clip(q, lo - 2.0, hi + 2.0) + offset[:, None]  # -inf: below every value, +inf (a NaN quantile): above
+    pos = np.searchsorted(flat.ravel(), np.clip(values, lo - 1.0, hi + 1.0) + offset[rows], side="left")
     return (pos - rows * k) / k
 
 

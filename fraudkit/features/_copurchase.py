@@ -53,7 +53,7 @@ def co_purchase_days(claim: np.ndarray, code: np.ndarray, patient: np.ndarray, p
     group, _ = pd.factorize(place_day[claim] * n_codes + code)
     pat = patient[claim].astype(np.int64)
     key = group.astype(np.int64) * n_patients + pat
-    order = np.argsort(key, kind="stable")
+    order = np.lexsort((claim, key))  # each card once per group, by its first claim: whatever the lines' order
     first = order[np.r_[True, key[order][1:] != key[order][:-1]]]
     group, pat, cl = group[first], pat[first], claim[first]  # sorted by group
     size = np.bincount(group)

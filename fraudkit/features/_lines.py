@@ -67,6 +67,8 @@ class Lines:
         if cidx is None:  # else: each line's claim, as the loader found it (Batch.rows_of)
             cidx = codes_in(claim_id, items["claim_id"])
         code_raw, self.code_values = pd.factorize(items["item_code"].astype("str"))
+        # each code as a number of its own text, not of its order of appearance: the same in any part of a batch
+        self.code_number = (pd.util.hash_array(np.asarray(self.code_values, dtype=object)) % (1 << 31)).astype(np.int64)
         small = len(claim_id) < 2**31 and len(self.code_values) < 2**31
         self.cidx = cidx.astype(np.int32) if small else cidx
         self.code_raw = code_raw.astype(np.int32) if small else code_raw
@@ -188,7 +190,7 @@ def line_totals(lines: Lines, n: int) -> LineTotals:
             _sum_into(active_days, day_key[new_day] // span)
         # exam-set signature: order-free sums of two 26-bit hashes of (code, quantity)
         ex = ch.kind == EXAM
-        line_key = ch.code_raw[ex] * 100_003 + np.round(ch.qty[ex] * 1000).astype(np.int64)
+        line_key = lines.code_number[ch.code_raw[ex]] * 100_003 + np.round(ch.qty[ex] * 1000).astype(np.int64)
         _sum_into(ha, ci[ex], hash_u26(line_key, 1))
         _sum_into(hb, ci[ex], hash_u26(line_key, 2))
         _sum_into(exam_lines, ci[ex])

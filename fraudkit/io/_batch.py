@@ -97,13 +97,19 @@ class Batch:
         return rows
 
     def __getstate__(self) -> dict:
-        # the kept lookups name their tables by weak reference, which cannot be pickled: a copy
-        # (another process, a file) looks them up again on first use
-        return {k: v for k, v in self.__dict__.items() if k != "_rows"}
+        # the kept lookups name their tables by weak reference, which cannot be pickled: they travel
+        # as plain arrays, those still of the current tables, and are kept again on arrival
+        state = {k: v for k, v in self.__dict__.items() if k != "_rows"}
+        state["_kept_rows"] = {key: rows for key, (frame, target, rows) in self._rows.items()
+                               if frame() is getattr(self, key[0]) and target() is getattr(self, REFERENCES[key])
+                               and len(rows) == len(frame())}
+        return state
 
     def __setstate__(self, state: dict) -> None:
+        kept = state.pop("_kept_rows", {})
         self.__dict__.update(state)
         self._rows = {}
+        self._keep_rows(kept)
 
     def _keep_rows(self, found: dict) -> None:
         for (table, column), rows in found.items():
