@@ -53,22 +53,44 @@ def test_partitions_are_contiguous_and_never_too_small():
     assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
 
 
-def test_dask_engine_writes_the_local_engines_files_byte_for_byte(parted, cluster, tmp_path):
+def test_dask_engine_writes_the_local_engines_files_byte_for_byte(parted, cluster, tmp_path, monkeypatch):
     _, batch, model = parted
     local = model.score(batch, inspections=10)
     from distributed import Client
 
+    from fraudkit.features import FeatureBuilder
+
+    parts, real = [], FeatureBuilder.part_features
+    monkeypatch.setattr(FeatureBuilder, "part_features", lambda self, part: parts.append(len(part.claims)) or real(self, part))
     with Client(cluster) as client:
         engine = DaskEngine(client=client, partitions=4)
         assert len(engine.partitions_of(len(batch.claims))) == 4  # the claims really are split
         with engine:
             distributed = engine.score(model, batch, inspections=10)
+    assert len(parts) == 4 and sum(parts) == len(batch.claims)  # features computed a part of the patients at a time
     (tmp_path / "local").mkdir()
     (tmp_path / "dask").mkdir()
     local.write(tmp_path / "local")
     distributed.write(tmp_path / "dask")
     assert _digests(tmp_path / "dask") == _digests(tmp_path / "local")
     assert local.reasons.equals(distributed.reasons)
+
+
+def test_features_by_parts_on_worker_processes_are_the_whole_batchs(parted):
+    """The parts travel to worker processes (pickled with their kept lookups) and back as one reduction."""
+    import pandas as pd
+    from distributed import Client, LocalCluster
+
+    _, batch, model = parted
+    whole = model.features_.transform(batch)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=40) as cluster, Client(cluster) as client:
+        with DaskEngine(client=client, partitions=3) as engine:
+            features = engine.features(model.features_, batch)
+        workers = {pid for pid in client.run(__import__("os").getpid).values()}
+    assert __import__("os").getpid() not in workers
+    for name in ("claim", "patient", "provider"):
+        pd.testing.assert_frame_equal(features.table(name), whole.table(name), check_exact=True)
 
 
 class _LostWorker:

@@ -4,10 +4,13 @@ What runs where, and why the files are byte-identical to the local engine:
 
 - validation: :func:`fraudkit.io.load_batch`, the one loader, in the calling process (it
   checks keys across tables, so it needs them all);
-- features: :meth:`FeatureBuilder.transform` once, on the whole batch. A claim's features
-  mix the patient's other claims (readmissions, stays, supply windows) with counts over the
-  provider's day and peer class (cohorts, same-day diagnoses, exam patterns), so no single
-  partitioning (by patient or by provider) makes both exact;
+- features: per part of the patients on the workers (:func:`fraudkit.io.split_by_patient`,
+  :meth:`FeatureBuilder.part_features`): every claim's features that its patient's claims
+  decide (readmissions, stays, supply windows, peer comparisons, item lines), and the keys of
+  the counts over other patients (cohorts, same-day diagnoses, exam patterns, drug lifts, cards
+  buying together) and of the providers' sums. One task reduces the parts
+  (:meth:`FeatureBuilder.combine`): the counts over all keys, the providers' features from all
+  claims, in the whole batch's order; the same bits as the local engine for any number of parts;
 - isolation-forest scores of claims and patients: per partition of rows on the workers. A
   row's score depends only on that row, and every partition keeps at least
   :data:`MIN_ROWS` rows so that it takes the same compiled code path as the whole table;
@@ -76,6 +79,16 @@ def _signal_part(detector, table: pd.DataFrame, extra) -> tuple[np.ndarray, np.n
     threads, scaling = extra
     scores, signal = _on_threads(detector, threads).scores_with_signal(table, scaling=scaling)
     return scores.to_numpy(), signal.to_numpy()
+
+
+def _features_part(builder, part, _) -> object:
+    """Worker task: the features of one part of the batch cut by patient."""
+    return builder.part_features(part)
+
+
+def _combine_parts(builder, *parts):
+    """Worker task: the reduction of every part's features into the batch's feature tables."""
+    return builder.combine(list(parts))
 
 
 def _explain_part(detector, table: pd.DataFrame, top: int) -> pd.DataFrame:
@@ -218,12 +231,22 @@ class DaskEngine:
     def partitions_of(self, n_rows: int, min_rows: int = MIN_ROWS) -> list[tuple[int, int]]:
         return partition_bounds(n_rows, self.partitions or 2 * self.n_workers, min_rows)
 
-    def map(self, func, detector, chunks: list, extra) -> list:
-        """``func(detector, chunk, extra)`` for every chunk on the cluster, results in chunk order."""
+    def map(self, func, detector, chunks: list, extra, gather: bool = True) -> list:
+        """``func(detector, chunk, extra)`` for every chunk on the cluster, results in chunk order
+        (``gather=False``: their futures, and the detector's)."""
         client = self.client
         [det] = client.scatter([detector], broadcast=True)
         futures = client.map(func, [det] * len(chunks), client.scatter(chunks), [extra] * len(chunks), pure=False)
-        return client.gather(futures)
+        return client.gather(futures) if gather else (futures, det)
+
+    def features(self, builder, batch):
+        """``builder.transform(batch)``: each part of the patients on a worker, reduced by one task."""
+        from fraudkit.io import split_by_patient
+
+        pieces = split_by_patient(batch, self.partitions or 2 * self.n_workers)
+        futures, det = self.map(_features_part, builder, pieces, None, gather=False)
+        del pieces  # on the workers now
+        return self.client.submit(_combine_parts, det, *futures, pure=False).result()
 
     # ------------------------------------------------------------------ scoring
     def score(self, model, batch, *, progress=None, **kwargs):
@@ -237,7 +260,7 @@ class DaskEngine:
             raise ModelError("this model is not fitted; train it first (fraudkit train)")
         step = progress or (lambda stage: None)
         step("features")
-        features = model.features_.transform(batch)
+        features = self.features(model.features_, batch)
         staged = copy.copy(model)
         staged.features_ = _Features(features)
         staged.detectors_ = {name: (_DistributedDetector(det, self) if det.entity in ("claim", "patient") else det)
