@@ -36,6 +36,10 @@ _QS = np.linspace(0.0, 1.0, 41)
 #: (resale); providers count the claims that sell to one (``oversupply_claim_share``).
 OVERSUPPLY = 1.5
 PRIOR_CLAIMS = 20.0  # pseudo-claims shrinking provider shares and means towards the batch-wide value
+#: Claim columns that count over other patients' claims at the provider or in its class
+#: (:meth:`FeatureBuilder._cross`): a part of a batch cut by patient cannot compute them alone.
+CROSS_COLUMNS = ("cohort_size", "cohort_lift", "same_day_dx_lift", "co_purchase_days", "exam_pattern_claims",
+                 "exam_pattern_lift", "exam_line_lift", "drug_line_lift", "drug_swap_lift")
 
 
 @dataclass
@@ -490,7 +494,7 @@ class FeatureBuilder(BaseEstimator):
                         providers=providers[list(PROVIDER_COLUMNS)])
 
     def _cross(self, b: _Base) -> dict[str, np.ndarray]:
-        """The claim columns that count over other patients' claims (see :meth:`part_features`)."""
+        """The claim columns that count over other patients' claims (:data:`CROSS_COLUMNS`; see :meth:`part_features`)."""
         out = dict(zip(("cohort_size", "cohort_lift", "same_day_dx_lift"), _together(b)))
         out["co_purchase_days"] = self._co_purchase(b)
         out.update(self._exam_patterns(b))
@@ -501,7 +505,10 @@ class FeatureBuilder(BaseEstimator):
         patients' table only, without the providers' (:meth:`combine` computes them from every part)."""
         dx = b.dx_codes(self.dx_vocab_)
         with ThreadPoolExecutor(max_workers=1) as pool:  # a second core for columns that need only the lines
-            claims, supply, exam_job = self._claims(b, dx, pool)
+            claims, supply, exam_job = self._claims(b, dx, pool, cross=whole)
+            if not whole:  # a part: the columns counted over every part are computed by combine
+                for col in CROSS_COLUMNS:
+                    claims[col] = np.nan
             # each claim: the fastest rate, against its usual rate, at which its patient buys one of its drugs (resale)
             pair_patient, ratio, line_pair = supply
             per_buy = ratio[np.maximum(line_pair, 0)] if len(ratio) else np.zeros(len(line_pair))
@@ -511,7 +518,7 @@ class FeatureBuilder(BaseEstimator):
             job = (b, claims, exam_job, supply_ratio[b.pcode])
             significance = pool.submit(self._mean_significance_job, *job) if whole else None
             patients = self._patients(b, claims, supply_ratio)
-            for col, values in exam_job.result().items():
+            for col, values in (exam_job.result() if whole else {}).items():
                 claims[col] = values
             for col, src in (("patient_supply_ratio", "supply_ratio"), ("patient_providers_90d", "providers_per_90d"),
                              ("patient_pharmacies_90d", "pharmacies_per_90d"), ("patient_max_claims_30d", "max_claims_30d")):
@@ -532,7 +539,7 @@ class FeatureBuilder(BaseEstimator):
         return self._transform(b)
 
     # ---------------------------------------------------------------- claims
-    def _claims(self, b: _Base, dx: np.ndarray, pool) -> tuple[_Columns, tuple, Future]:
+    def _claims(self, b: _Base, dx: np.ndarray, pool, cross: bool = True) -> tuple[_Columns, tuple, Future | None]:
         """The claim features but the exam-pattern columns, the patients' drug supply (:meth:`_drug_supply`),
         and the future of the exam-pattern columns (:meth:`_exam_patterns`). The supply, the co-purchases
         and the exam patterns are computed on ``pool``, in that order, beside the rest once the lines are reduced;
@@ -558,8 +565,8 @@ class FeatureBuilder(BaseEstimator):
         line_job = pool.submit(reduce_lines)
         supply_job = pool.submit(self._drug_supply, b)
         # family cards and card pools: the same drug bought with another card, same place and day, on several days
-        co_purchase = pool.submit(self._co_purchase, b)
-        exam_job = pool.submit(self._exam_patterns, b)
+        co_purchase = pool.submit(self._co_purchase, b) if cross else None
+        exam_job = pool.submit(self._exam_patterns, b) if cross else None
         metrics = b.metrics()
         out = _Columns(n, CLAIM_COLUMNS)
         out["peer_level"] = level.astype(float)
@@ -635,7 +642,8 @@ class FeatureBuilder(BaseEstimator):
         split[order[1:][same_provider]] = 1.0
         split[order[:-1][same_provider]] = 1.0
         out["split_stay"] = split
-        out["cohort_size"], out["cohort_lift"], out["same_day_dx_lift"] = _together(b)
+        if cross:
+            out["cohort_size"], out["cohort_lift"], out["same_day_dx_lift"] = _together(b)
         out["weekend"] = (((b.admit + 3) % 7) >= 5).astype(float)  # 1970-01-01 was a Thursday
         out["out_of_region"] = (b.region_p != b.region_v).astype(float)
         out["regions_same_day"] = distinct_per(patient_day, b.region_v, coded=True, order=by_day) - 1
@@ -651,7 +659,8 @@ class FeatureBuilder(BaseEstimator):
         # core items of the group missing from the claim: a diagnosis richer than the items support
         n_core = self.core_count_[ctx_row]
         out["core_missing_share"] = np.where(n_core > 0, 1.0 - lf.core_present / np.maximum(n_core, 1), 0.0)
-        out["co_purchase_days"] = done_or_run(co_purchase, self._co_purchase, b)  # here if the pool is still busy
+        if cross:
+            out["co_purchase_days"] = done_or_run(co_purchase, self._co_purchase, b)  # here if the pool is still busy
         # implausible for sex or age
         out["implausible_lines"] = b.line_features.implausible
         out["implausible_dx"] = _implausible(self.dx_profile_, dx, b.female, b.age).astype(float)
