@@ -22,9 +22,11 @@ process, a psutil sampler (every 20 ms) gives the peak of each sub-stage:
 - ``score (local)``: the whole ``fraudkit score`` command (load, validate, score, write; no report);
   with ``--refit never`` (the model as given), and again with the default ``--refit auto``, which
   refits a batch of 30,000 claims or more first;
-- ``score (dask, N workers)``: the same command with ``--engine dask --scheduler`` on a LocalCluster
-  of N single-threaded worker processes (each with cores / N numba threads), started before the
-  clock; its files are checked byte for byte against the local engine's.
+- ``score (dask, N worker processes)``: the same command with ``--engine dask --scheduler`` on a
+  LocalCluster of N single-threaded worker processes (each with cores / N numba threads), started
+  before the clock, as a cluster of other machines would be used (every part copied to a worker);
+  and once with ``--engine dask`` alone, on the engine's own local cluster of worker threads (the
+  cluster's start inside the clock); their files are checked byte for byte against the local engine's.
 
 Claims per second of a stage = claims of the batch / the stage's wall time. The machine is
 whatever runs this: ratios against baselines measured in the same run are what carry over.
@@ -348,7 +350,10 @@ def child_score(batch: str, model_dir: str, out: str, engine: str, workers: int)
         args[-1], label = "auto", "score (local, default --refit auto: the model refitted on the batch first)"
     if engine == "dask":
         args += ["--engine", "dask", "--scheduler", _start_cluster(workers)]
-        label = f"score (dask, {workers} worker{'s' if workers > 1 else ''})"
+        label = f"score (dask, {workers} worker process{'es' if workers > 1 else ''})"
+    if engine == "dask-local":  # as a user runs it on one machine: the engine's own local cluster (threads)
+        args += ["--engine", "dask"]
+        label = "score (dask, the engine's own local cluster: one worker thread per core)"
     me = psutil.Process()
     claims = _claims_of(batch)
     started = time.perf_counter()
@@ -609,6 +614,15 @@ def _one_size(n: int, args, work: Path, model: Path) -> list[str]:
         rows = run_child(["--child", "score", str(batch), str(model), str(out), "dask", str(w)], f"score dask {w}")
         dask_rows += rows
         same[w] = _digest(out) == digest
+    print(f"[{n:,} claims] score, dask engine, its own local cluster ...", flush=True)
+    out = work / f"out-{n}-dask-local"
+    shutil.rmtree(out, ignore_errors=True)
+    rows = run_child(["--child", "score", str(batch), str(model), str(out), "dask-local", str(os.cpu_count() or 1)],
+                     "score dask local")
+    for r in rows:
+        r["threads"] = True
+    dask_rows += rows
+    same["threads"] = _digest(out) == digest
     for r in score + refit + dask_rows:
         r["peak_rss"], r["whole_process"] = r["tree_peak_rss"], True
     items = val[0].get("items", 0)
@@ -655,11 +669,13 @@ def _one_size(n: int, args, work: Path, model: Path) -> list[str]:
                    f"scikit-learn (our fit also learns the robust centre and scale of every feature on all rows).")
     lines.append("Detection quality of the same detectors: `benchmarks/bench_detectors.py` (results/detectors.md).")
     # dask
-    lines.append("\n### Dask engine (`fraudkit score --engine dask`, LocalCluster of worker processes)\n")
-    lines.append("| workers | seconds | speed-up vs local engine | files identical to local |\n|---:|---:|---:|:---:|")
+    lines.append("\n### Dask engine (`fraudkit score --engine dask`)\n")
+    lines.append("| cluster | seconds | speed-up vs local engine | files identical to local |\n|---|---:|---:|:---:|")
     for r in dask_rows:
         w = r["workers"]
-        lines.append(f"| {w} | {r['seconds']:.1f} | {score[0]['seconds'] / r['seconds']:.2f}× | {'yes' if same[w] else '**no**'} |")
+        key, what = ("threads", f"its own local cluster, {w} worker threads") if r.get("threads") else (
+            w, f"`--scheduler` of a LocalCluster, {w} worker process{'es' if w > 1 else ''}")
+        lines.append(f"| {what} | {r['seconds']:.1f} | {score[0]['seconds'] / r['seconds']:.2f}× | {'yes' if same[key] else '**no**'} |")
     if not args.no_profile:
         print(f"[{n:,} claims] profiling score ...", flush=True)
         rows = run_child(["--child", "profile", str(batch), str(model)], "profile")

@@ -50,6 +50,21 @@ def test_parts_give_the_whole_batchs_tables(tiny_batch, fitted, parts, shuffle):
     assert all(np.isnan(piece.columns[col]).all() for piece in pieces for col in CROSS_COLUMNS)
 
 
+def test_parts_of_patients_without_claims():
+    """Patients without claims have their rows too, also in parts that hold no claim at all."""
+    from fraudkit.features import make_toy_batch
+
+    batch, _ = make_toy_batch(300, seed=3)
+    idle = batch.patients.iloc[:40].assign(patient_id=[f"idle-{i}" for i in range(40)])
+    batch = Batch(patients=pd.concat([batch.patients, idle], ignore_index=True), providers=batch.providers,
+                  claims=batch.claims, items=batch.items)
+    assert any(len(p.claims) == 0 for p in split_by_patient(batch, 200))
+    fb = FeatureBuilder().fit(batch)
+    whole = fb.transform(batch)
+    _assert_same_bits(fb.transform(batch, parts=200), whole)
+    assert (whole.patients.loc["idle-0", "claims"] == 0) and len(whole.patients) == len(batch.patients)
+
+
 def test_split_by_patient_keeps_each_patients_claims_and_lines_together(tiny_batch):
     batch, _ = tiny_batch
     pieces = split_by_patient(batch, 4)

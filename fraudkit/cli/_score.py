@@ -108,7 +108,7 @@ def score(
     refit: Refit = typer.Option(Refit.auto, "--refit", help="auto: learn the statistics from the batch itself when it has 30,000 claims or more (its own reference) or the model knows under half of its item codes (another catalogue); always; never (the model's statistics as they are)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
-    engine: Engine = typer.Option(Engine.local, "--engine", help="local: this process; dask: row-wise stages on a Dask cluster (same files)."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="local: this process; dask: features per part of the patients and row-wise stages on a Dask cluster (same files)."),
     scheduler: str = typer.Option(None, "--scheduler", help="With --engine dask: address of a running scheduler (default: a LocalCluster)."),
 ) -> None:
     """Score BATCH and rank its providers for flight inspection; write the results into OUT atomically."""

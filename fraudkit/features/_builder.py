@@ -503,6 +503,11 @@ class FeatureBuilder(BaseEstimator):
     def _transform(self, b: _Base, whole: bool = True):
         """The feature tables of ``b``; ``whole=False`` (a part of a batch): the claims' columns and the
         patients' table only, without the providers' (:meth:`combine` computes them from every part)."""
+        if b.n == 0 and not whole:  # a part whose patients have no claims: their rows of the patients' table
+            claims = _Columns(0, CLAIM_COLUMNS)
+            for col in CLAIM_COLUMNS:
+                claims[col] = np.zeros(0)
+            return claims, self._patients(b, claims, np.zeros(b.n_pat))
         dx = b.dx_codes(self.dx_vocab_)
         with ThreadPoolExecutor(max_workers=1) as pool:  # a second core for columns that need only the lines
             claims, supply, exam_job = self._claims(b, dx, pool, cross=whole)
@@ -931,11 +936,13 @@ class _Keys:
         claim["pcode"] = np.asarray(part.patients)[b.pcode]
         coded = {"dx3_code": (b.dx3_code, b.dx3_values), "doctor": (b.doctor, b.doctor_values),
                  "region_p": (b.region_p, b.region_values)}
-        lf = b.line_features
+        lf = getattr(b, "line_features", None)  # none: a part without claims
+        none = np.zeros(0, np.int64)
+        exam, buys, drugs = (lf.exam_pairs, lf.drug_buys, lf.drug_pairs) if lf is not None else (
+            (none, none), (none, none, np.zeros(0)), (none, none))
         claim_at = lambda pairs: (at[pairs[0]], *pairs[1:])  # noqa: E731
         provider = {"ids": b.provider_ids, "type": b.prov_type_all, "tier": b.prov_tier_all, "beds": b.prov_beds_all}
-        return cls(claim, coded, claim_at(lf.exam_pairs), claim_at(lf.drug_buys), claim_at(lf.drug_pairs), b.code_values,
-                   provider)
+        return cls(claim, coded, claim_at(exam), claim_at(buys), claim_at(drugs), b.code_values, provider)
 
 
 @dataclass
