@@ -449,6 +449,8 @@ class FeatureBuilder(BaseEstimator):
         (:meth:`combine`): the same tables, bit for bit, for any number of parts.
         """
         check_is_fitted(self, "peer_stats_")
+        if int(parts) != parts or parts < 1:
+            raise ValueError(f"parts must be a whole number of at least 1, got {parts!r}")
         if parts > 1:
             from fraudkit.io import split_by_patient  # noqa: PLC0415 (the loader's package imports features lazily too)
             return self.combine([self.part_features(part) for part in split_by_patient(batch, parts)])
@@ -474,7 +476,6 @@ class FeatureBuilder(BaseEstimator):
         from all claims (the same bits as :meth:`transform` of the whole batch)."""
         if not parts:
             raise ValueError("no parts to combine")
-        parts = sorted(parts, key=lambda p: int(p.claims[0]) if len(p.claims) else -1)
         m = _Merged(parts)
         claims = _Columns(m.n, CLAIM_COLUMNS)
         for part in parts:
@@ -983,7 +984,7 @@ class _Merged(_Base):
         self.claim_order = np.argsort(np.concatenate(at), kind="stable")
 
         def scatter(arrays):
-            out = np.empty(n, dtype=arrays[0].dtype)
+            out = np.empty(n, dtype=np.result_type(*arrays))
             for a, values in zip(at, arrays):
                 out[a] = values
             return out
