@@ -76,21 +76,28 @@ def test_dask_engine_writes_the_local_engines_files_byte_for_byte(parted, cluste
     assert local.reasons.equals(distributed.reasons)
 
 
-def test_features_by_parts_on_worker_processes_are_the_whole_batchs(parted):
-    """The parts travel to worker processes (pickled with their kept lookups) and back as one reduction."""
+def test_worker_processes_give_the_local_engines_features_and_files(parted, tmp_path):
+    """The parts travel to worker processes (pickled with their kept lookups); their features come
+    back whole, or slim while the claim tables stay with the workers and are scored there."""
     import pandas as pd
     from distributed import Client, LocalCluster
 
     _, batch, model = parted
     whole = model.features_.transform(batch)
+    local = model.score(batch, inspections=10)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       silence_logs=40) as cluster, Client(cluster) as client:
         with DaskEngine(client=client, partitions=3) as engine:
             features = engine.features(model.features_, batch)
+            distributed = engine.score(model, batch, inspections=10)
         workers = {pid for pid in client.run(__import__("os").getpid).values()}
     assert __import__("os").getpid() not in workers
     for name in ("claim", "patient", "provider"):
         pd.testing.assert_frame_equal(features.table(name), whole.table(name), check_exact=True)
+    for name, result in (("local", local), ("dask", distributed)):
+        (tmp_path / name).mkdir()
+        result.write(tmp_path / name)
+    assert _digests(tmp_path / "dask") == _digests(tmp_path / "local")
 
 
 class _LostWorker:

@@ -432,9 +432,17 @@ class IsolationForestDetector(BaseDetector):
         """The scaling the strongest signal of ``X`` is measured against: ``X``'s own robust centre and
         scale (overall and per peer group) from at most ``REFERENCE_SAMPLE`` evenly spaced rows, or
         None (the fit-time scaling) below ``MIN_REFERENCE_ROWS`` rows."""
-        if len(X) < MIN_REFERENCE_ROWS:
-            return None
-        sample = X.iloc[:: -(-len(X) // REFERENCE_SAMPLE)]  # evenly spaced rows: deterministic
+        rows = self.signal_sample_rows(len(X))
+        return None if rows is None else self.scaling_of_sample(X.iloc[rows])
+
+    @staticmethod
+    def signal_sample_rows(n_rows: int) -> np.ndarray | None:
+        """The rows :meth:`signal_scaling` of a table of ``n_rows`` rows learns from (evenly spaced:
+        deterministic), or None below ``MIN_REFERENCE_ROWS`` rows."""
+        return None if n_rows < MIN_REFERENCE_ROWS else np.arange(0, n_rows, -(-n_rows // REFERENCE_SAMPLE))
+
+    def scaling_of_sample(self, sample: pd.DataFrame):
+        """:meth:`signal_scaling` learnt from the rows it samples (:meth:`signal_sample_rows`), wherever they were read."""
         groups = sample[self.peer_column_].to_numpy() if self.peer_column_ is not None else None
         return _learn_scaling(self._matrix(sample), groups, self._scale_floor())
 
@@ -531,7 +539,8 @@ class IsolationForestDetector(BaseDetector):
 
     def _forest_scores(self, t: np.ndarray) -> np.ndarray:
         flat = getattr(self, "flat_forest_", None)
-        if flat is not None and HAVE_NUMBA and len(t) >= MIN_FLAT_ROWS:
+        # (a part of a table scored apart walks as the whole table would: the Dask engine sets _flat_from)
+        if flat is not None and HAVE_NUMBA and len(t) >= getattr(self, "_flat_from", MIN_FLAT_ROWS):
             if self.n_jobs is None or self.n_jobs < 1:  # None / -1: numba's threads (all cores)
                 return flat.score_samples(t)
             before = _numba.get_num_threads()

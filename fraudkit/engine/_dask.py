@@ -8,24 +8,29 @@ What runs where, and why the files are byte-identical to the local engine:
   :meth:`FeatureBuilder.part_features`): every claim's features that its patient's claims
   decide (readmissions, stays, supply windows, peer comparisons, item lines), and the keys of
   the counts over other patients (cohorts, same-day diagnoses, exam patterns, drug lifts, cards
-  buying together) and of the providers' sums. The calling process reduces the parts as they
-  come back (:meth:`FeatureBuilder.combine`): the counts over all keys, the providers' features
-  from all claims, in the whole batch's order; the same bits as the local engine for any number
-  of parts. (Reducing them in a task on a worker cost one more copy of every part's columns
-  between processes: 17-22 s against 12.5-13.6 s for the features of 1M claims on 2 workers.);
-- isolation-forest scores of claims and patients: per partition of rows on the workers. A
-  row's score depends only on that row, and every partition keeps at least
-  :data:`MIN_ROWS` rows so that it takes the same compiled code path as the whole table;
-- each claim's strongest single signal (``claim_signals``): per partition on the workers,
-  measured against the whole batch's robust scaling, taken once in the calling process from
-  an evenly spaced sample of rows (a reduction) and shipped with every partition;
-- reasons of flagged claims: per partition on the workers (row-wise too);
+  buying together) and of the providers' sums. Each worker keeps its parts' claim tables and
+  sends back the columns the providers' features read (:meth:`PartFeatures.slim`); the calling
+  process reduces them (:meth:`FeatureBuilder.combine`): the counts over all keys, the
+  providers' features from all claims, in the whole batch's order; the same bits as the local
+  engine for any number of parts. (Reducing the parts in a task on a worker cost one more copy
+  of every part between processes: 17-22 s against 12.5-13.6 s for the features of 1M claims
+  on 2 worker processes.);
+- claims' isolation-forest scores and strongest single signal (``claim_signals``): on the
+  worker that keeps each part's claim table, the counts over all parts written in
+  (:class:`_ClaimParts`). A claim's score depends only on its row, and every part walks the
+  compiled forest if the whole table would, whatever its size. The signal is measured against
+  the whole batch's robust scaling, learnt once in the calling process from the batch's evenly
+  spaced rows, fetched from the parts that hold them (a reduction);
+- patients' isolation-forest scores: per partition of rows on the workers, every partition at
+  least :data:`MIN_ROWS` rows so that it takes the same compiled code path as the whole table;
+- reasons of flagged claims: their rows fetched from the parts, explained per partition of
+  rows on the workers (row-wise too);
 - graph detectors: their analyses of the claims network as one task on a worker, beside the
-  forests' partitions (pure functions of the network: the same bits anywhere);
+  forests (pure functions of the network: the same bits anywhere);
 - provider aggregates, combination and ranking: as in the local engine, on the reduced tables.
 
-Partitions are contiguous row ranges, concatenated back in order, so every later stage sees
-exactly what the local engine sees.
+Row partitions are contiguous ranges, concatenated back in order, and parts' rows are put
+back in the batch's order, so every later stage sees exactly what the local engine sees.
 """
 
 from __future__ import annotations
@@ -86,6 +91,30 @@ def _signal_part(detector, table: pd.DataFrame, extra) -> tuple[np.ndarray, np.n
 def _features_part(builder, part, _) -> object:
     """Worker task: the features of one part of the batch cut by patient."""
     return builder.part_features(part)
+
+
+def _part_table(part, cross: dict) -> pd.DataFrame:
+    """A part's claim feature table, with the columns counted over every part (``cross``, from
+    :meth:`FeatureBuilder.combine`) written in: in place, the same values every time."""
+    for col, values in cross.items():
+        part.columns[col] = values
+    return part.columns.frame(part.claim_index)
+
+
+def _on_part(func, detector, part, cross: dict, extra):
+    """Worker task: ``func(detector, table, extra)`` on the claim table of a part the worker keeps."""
+    return func(detector, _part_table(part, cross), extra)
+
+
+def _part_rows(part, cross: dict, rows: np.ndarray, columns) -> pd.DataFrame:
+    """Worker task: some rows of a part's claim table (``columns``: None = all)."""
+    table = _part_table(part, cross).iloc[rows]
+    return table if columns is None else table[list(columns)]
+
+
+def _slim_part(part):
+    """Worker task: what of a part's features the calling process reduces (:meth:`PartFeatures.slim`)."""
+    return part.slim(keep=("peer_median_total",))
 
 
 def _explain_part(detector, table: pd.DataFrame, top: int) -> pd.DataFrame:
@@ -153,6 +182,101 @@ class _DistributedDetector:
         chunks = [table.iloc[a:b] for a, b in parts]
         frames = self._engine.map(_explain_part, det, chunks, top)
         return pd.concat(frames, ignore_index=True)
+
+
+class _ClaimParts:
+    """The claim feature tables the workers keep, one per part of the patients, and where each
+    claim of the batch is among them."""
+
+    def __init__(self, engine: "DaskEngine", futures: list, positions: list[np.ndarray], claims: pd.DataFrame):
+        from fraudkit.features._builder import CROSS_COLUMNS
+
+        keep = [k for k, pos in enumerate(positions) if len(pos)]  # parts of patients without claims have no table
+        self.engine, self.futures, self.positions = engine, [futures[k] for k in keep], [positions[k] for k in keep]
+        positions = self.positions
+        self.n, self.index = len(claims), claims.index
+        self.cross = [{col: claims[col].to_numpy()[pos] for col in CROSS_COLUMNS} for pos in positions]
+        self.part = np.empty(self.n, dtype=np.int64)
+        self.local = np.empty(self.n, dtype=np.int64)
+        for k, pos in enumerate(positions):
+            self.part[pos], self.local[pos] = k, np.arange(len(pos))
+
+    def map(self, func, detector, extra) -> np.ndarray | tuple:
+        """``func(detector, table, extra)`` on every part's claim table, on the worker that keeps it;
+        its arrays (or tuples of arrays) put back in the batch's order."""
+        client = self.engine.client
+        [det] = client.scatter([detector], broadcast=True)
+        k = len(self.futures)
+        results = client.gather(client.map(_on_part, [func] * k, [det] * k, self.futures, self.cross, [extra] * k,
+                                           pure=False))
+
+        def in_order(arrays):
+            out = np.empty(self.n, dtype=np.result_type(*arrays))
+            for pos, values in zip(self.positions, arrays):
+                out[pos] = values
+            return out
+
+        if isinstance(results[0], tuple):
+            return tuple(in_order([r[j] for r in results]) for j in range(len(results[0])))
+        return in_order(results)
+
+    def rows(self, positions: np.ndarray, columns=None) -> pd.DataFrame:
+        """The claim table's rows at these positions of the batch, in this order, from the workers."""
+        positions = np.asarray(positions, dtype=np.int64)
+        which = self.part[positions]
+        wanted = [np.flatnonzero(which == k) for k in range(len(self.futures))]
+        client = self.engine.client
+        asked = [k for k, sel in enumerate(wanted) if len(sel)] or [0]  # none: an empty table, columns and all
+        frames = client.gather([client.submit(_part_rows, self.futures[k], self.cross[k], self.local[positions[wanted[k]]],
+                                              columns, pure=False) for k in asked])
+        return pd.concat(frames).iloc[np.argsort(np.concatenate([wanted[k] for k in asked]), kind="stable")]
+
+
+class _PartsDetector(_DistributedDetector):
+    """The claim forest, scoring the claim tables the workers keep (:class:`_ClaimParts`): every
+    part on its worker, the signal against the batch's scaling learnt from its evenly spaced rows."""
+
+    def __init__(self, detector, engine: "DaskEngine", parts: _ClaimParts):
+        super().__init__(detector, engine)
+        self._parts = parts
+
+    def _walker(self):
+        # every part walks the forest as the whole table would (parts smaller than the compiled
+        # walk's least rows would otherwise go through scikit-learn's trees: not the same bits)
+        det = copy.copy(self._detector)
+        det._flat_from = 0 if self._parts.n >= MIN_FLAT_ROWS else self._parts.n + 1
+        return det
+
+    def _check(self, table: pd.DataFrame) -> None:
+        if len(table) != self._parts.n or not table.index.equals(self._parts.index):
+            raise ValueError("the claim parts score the batch they were computed for, in its order")
+
+    def scores(self, table: pd.DataFrame) -> pd.Series:
+        self._check(table)
+        values = self._parts.map(_scores_part, self._walker(), self._engine.forest_threads)
+        return pd.Series(values, index=self._detector.sample_ids(table), name=type(self._detector).__name__)
+
+    def scores_with_signal(self, table: pd.DataFrame, fitted: bool = False) -> tuple[pd.Series, pd.Series]:
+        if fitted:  # the training scores are known: the table is the fitted one, in this process
+            return self._detector.scores_with_signal(table, fitted=True)
+        self._check(table)
+        det = self._walker()
+        rows = det.signal_sample_rows(self._parts.n)  # a reduction: the batch's robust scaling, from a sample of rows
+        scaling = None if rows is None else det.scaling_of_sample(self._parts.rows(rows, self._columns_of()))
+        scores, signal = self._parts.map(_signal_part, det, (self._engine.forest_threads, scaling))
+        ids = det.sample_ids(table)
+        return (pd.Series(scores, index=ids, name=type(det).__name__), pd.Series(signal, index=ids, name="strongest_signal"))
+
+    def _columns_of(self) -> list[str]:
+        det = self._detector
+        peer = getattr(det, "peer_column_", None)
+        return list(det.features_) + ([peer] if peer and peer not in det.features_ else [])
+
+    def explain(self, table: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+        positions = self._parts.index.get_indexer(table.index)
+        if (positions < 0).any():
+            raise ValueError("explain: claims not in the batch the parts were computed for")
+        return super().explain(self._parts.rows(positions), top=top)
 
 
 class DaskEngine:
@@ -246,6 +370,20 @@ class DaskEngine:
         pieces = split_by_patient(batch, self.partitions or 2 * self.n_workers)
         return builder.combine(self.map(_features_part, builder, pieces, None))
 
+    def part_features(self, builder, batch) -> tuple:
+        """The batch's features with the claim tables left on the workers: (the feature tables with
+        the claim columns the providers' features read, :class:`_ClaimParts`)."""
+        from fraudkit.io import split_by_patient
+
+        client = self.client
+        pieces = split_by_patient(batch, self.partitions or 2 * self.n_workers)
+        positions = [p.claims for p in pieces]
+        [det] = client.scatter([builder], broadcast=True)
+        futures = client.map(_features_part, [det] * len(pieces), client.scatter(pieces), [None] * len(pieces), pure=False)
+        del pieces  # on the workers now
+        features = builder.combine(client.gather(client.map(_slim_part, futures, pure=False)))
+        return features, _ClaimParts(self, futures, positions, features.claims)
+
     # ------------------------------------------------------------------ scoring
     def score(self, model, batch, *, progress=None, **kwargs):
         """``model.score(batch, **kwargs)`` with features computed once and row-wise stages on the cluster."""
@@ -258,10 +396,15 @@ class DaskEngine:
             raise ModelError("this model is not fitted; train it first (fraudkit train)")
         step = progress or (lambda stage: None)
         step("features")
-        features = self.features(model.features_, batch)
+        ref, _ = getattr(model, "_fitted_features", (None, None))
         staged = copy.copy(model)
-        staged.features_ = _Features(features)
-        staged.detectors_ = {name: (_DistributedDetector(det, self) if det.entity in ("claim", "patient") else det)
+        if ref is not None and ref() is batch:  # refitted on this batch: its features are already there
+            parts = None
+        else:
+            features, parts = self.part_features(model.features_, batch)
+            staged.features_ = _Features(features)
+        staged.detectors_ = {name: (_PartsDetector(det, self, parts) if det.entity == "claim" and parts is not None
+                                    else _DistributedDetector(det, self) if det.entity in ("claim", "patient") else det)
                              for name, det in model.detectors_.items()}
         kwargs.setdefault("executor", _OnCluster(self.client))
         return staged.score(batch, progress=lambda stage: None if stage == "features" else step(stage), **kwargs)

@@ -40,6 +40,12 @@ PRIOR_CLAIMS = 20.0  # pseudo-claims shrinking provider shares and means towards
 #: (:meth:`FeatureBuilder._cross`): a part of a batch cut by patient cannot compute them alone.
 CROSS_COLUMNS = ("cohort_size", "cohort_lift", "same_day_dx_lift", "co_purchase_days", "exam_pattern_claims",
                  "exam_pattern_lift", "exam_line_lift", "drug_line_lift", "drug_swap_lift")
+#: The other claim columns the providers' features read (:meth:`FeatureBuilder.combine` needs only
+#: these of a part's columns, :meth:`PartFeatures.slim`).
+PROVIDER_INPUTS = ("cost_z", "los_z", "lines_z", "lines_per_day_z", "drug_cost_z", "empty_day_share", "dup_lines",
+                   "overprice_share", "atypical_share", "split_stay", "core_missing_share", "weekend", "out_of_region",
+                   "readmit_15d", "readmitted_15d", "claims_during_stay", "price_ratio_max", "drug_price_pct",
+                   "implausible_lines", "implausible_dx", "drug_oversupply")
 
 
 @dataclass
@@ -477,10 +483,18 @@ class FeatureBuilder(BaseEstimator):
         if not parts:
             raise ValueError("no parts to combine")
         m = _Merged(parts)
-        claims = _Columns(m.n, CLAIM_COLUMNS)
+        names = parts[0].columns.names  # every claim column, or those of slim parts (PartFeatures.slim)
+        claims = _Columns(m.n, [name for name in CLAIM_COLUMNS if name in names or name in CROSS_COLUMNS])
+        rows = [claims._row(name) for name in names]
+        block = claims._data if rows == list(range(len(claims.names))) else None  # all of them: no row index
         for part in parts:
-            claims._data[:, part.claims] = part.columns._data
-            claims._written |= part.columns._written
+            if part.columns.names != names:
+                raise ValueError("parts to combine must have the same claim columns")
+            if block is not None:
+                block[:, part.claims] = part.columns._data
+            else:
+                claims._data[np.ix_(rows, part.claims)] = part.columns._data
+            claims._written[rows] |= part.columns._written
         for col, values in self._cross(m).items():  # counts over every part's claims
             claims[col] = values
         order = np.argsort(np.concatenate([part.patients for part in parts]), kind="stable")
@@ -958,6 +972,17 @@ class PartFeatures:
     columns: _Columns
     patient_table: pd.DataFrame
     keys: _Keys
+
+    def slim(self, keep: tuple = ()) -> "PartFeatures":
+        """This part with only the claim columns :meth:`FeatureBuilder.combine` reads
+        (:data:`PROVIDER_INPUTS`, :data:`CROSS_COLUMNS`) and ``keep``: what a cluster's worker sends
+        back, while the whole claim table stays with it."""
+        wanted = set(PROVIDER_INPUTS) | set(CROSS_COLUMNS) | set(keep)
+        names = [name for name in self.columns.names if name in wanted]
+        cols = _Columns(len(self.claims), names)
+        for name in names:
+            cols[name] = self.columns[name]
+        return PartFeatures(self.claims, self.patients, self.claim_index, cols, self.patient_table, self.keys)
 
 
 def _common_codes(coded: list[tuple[np.ndarray, object]]) -> tuple[list[np.ndarray], pd.Index]:
