@@ -363,25 +363,26 @@ class DaskEngine:
         futures = client.map(func, [det] * len(chunks), client.scatter(chunks), [extra] * len(chunks), pure=False)
         return client.gather(futures)
 
-    def features(self, builder, batch):
-        """``builder.transform(batch)``: each part of the patients on a worker, reduced here."""
-        from fraudkit.io import split_by_patient
-
-        pieces = split_by_patient(batch, self.partitions or 2 * self.n_workers)
-        return builder.combine(self.map(_features_part, builder, pieces, None))
-
-    def part_features(self, builder, batch) -> tuple:
-        """The batch's features with the claim tables left on the workers: (the feature tables with
-        the claim columns the providers' features read, :class:`_ClaimParts`)."""
+    def _part_futures(self, builder, batch) -> tuple[list, list[np.ndarray]]:
+        """Futures of the features of the batch's parts of patients, each on a worker, and their claims' positions."""
         from fraudkit.io import split_by_patient
 
         client = self.client
         pieces = split_by_patient(batch, self.partitions or 2 * self.n_workers)
-        positions = [p.claims for p in pieces]
         [det] = client.scatter([builder], broadcast=True)
         futures = client.map(_features_part, [det] * len(pieces), client.scatter(pieces), [None] * len(pieces), pure=False)
-        del pieces  # on the workers now
-        features = builder.combine(client.gather(client.map(_slim_part, futures, pure=False)))
+        return futures, [p.claims for p in pieces]
+
+    def features(self, builder, batch):
+        """``builder.transform(batch)``: each part of the patients on a worker, reduced here."""
+        futures, _ = self._part_futures(builder, batch)
+        return builder.combine(self.client.gather(futures))
+
+    def part_features(self, builder, batch) -> tuple:
+        """The batch's features with the claim tables left on the workers: (the feature tables with
+        the claim columns the providers' features read, :class:`_ClaimParts`)."""
+        futures, positions = self._part_futures(builder, batch)
+        features = builder.combine(self.client.gather(self.client.map(_slim_part, futures, pure=False)))
         return features, _ClaimParts(self, futures, positions, features.claims)
 
     # ------------------------------------------------------------------ scoring
