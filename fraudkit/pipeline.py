@@ -306,11 +306,18 @@ class FraudModel:
     def _features_of(self, batch: Batch):
         """The batch's feature tables, and whether they are those ``fit`` computed and learnt from
         (when it was fitted on this very batch: the forests' ``decision_scores_`` then score them)."""
-        ref, features = getattr(self, "_fitted_features", (None, None))
+        _, features = getattr(self, "_fitted_features", (None, None))
+        fitted = self.fitted_on(batch)
         self._fitted_features = (None, None)  # used once: a batch scored again is transformed again
-        if ref is not None and ref() is batch:
+        if fitted:
             return features, True
         return self.features_.transform(batch), False
+
+    def fitted_on(self, batch: Batch) -> bool:
+        """Whether this model was just fitted on this very batch (and not yet scored it): scoring it
+        then reads the feature tables ``fit`` computed instead of transforming the batch again."""
+        ref, _ = getattr(self, "_fitted_features", (None, None))
+        return ref is not None and ref() is batch
 
     def __getstate__(self):
         state = dict(self.__dict__)

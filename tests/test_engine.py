@@ -68,6 +68,17 @@ def test_dask_engine_writes_the_local_engines_files_byte_for_byte(parted, cluste
         with engine:
             distributed = engine.score(model, batch, inspections=10)
     assert len(parts) == 4 and sum(parts) == len(batch.claims)  # features computed a part of the patients at a time
+    # a model just refitted on the batch scores it with the features its fit computed, on either engine
+    refitted, _ = model.adapted(batch, "always")
+    parts.clear()
+    with Client(cluster) as client, DaskEngine(client=client, partitions=4) as engine:
+        again = engine.score(refitted, batch, inspections=10)
+    assert not parts
+    plain = FraudModel(model.config).fit(batch).score(batch, inspections=10)
+    for name, result in (("refit-dask", again), ("refit-local", plain)):
+        (tmp_path / name).mkdir()
+        result.write(tmp_path / name)
+    assert _digests(tmp_path / "refit-dask") == _digests(tmp_path / "refit-local")
     (tmp_path / "local").mkdir()
     (tmp_path / "dask").mkdir()
     local.write(tmp_path / "local")

@@ -142,14 +142,17 @@ class _DistributedDetector:
     def __getattr__(self, name):
         return getattr(self._detector, name)
 
-    def _columns(self, table: pd.DataFrame) -> pd.DataFrame:
-        # ship only what the forest reads (and the peer column it rescales by)
+    def _columns_of(self) -> list[str]:
+        """The columns the forest reads (and the peer column it rescales by): all a worker needs."""
         det = self._detector
         cols = list(det.features_)
         peer = getattr(det, "peer_column_", None)
         if peer and peer not in cols:
             cols.append(peer)
-        return table[cols]
+        return cols
+
+    def _columns(self, table: pd.DataFrame) -> pd.DataFrame:
+        return table[self._columns_of()]
 
     def scores(self, table: pd.DataFrame) -> pd.Series:
         det = self._detector
@@ -266,11 +269,6 @@ class _PartsDetector(_DistributedDetector):
         scores, signal = self._parts.map(_signal_part, det, (self._engine.forest_threads, scaling))
         ids = det.sample_ids(table)
         return (pd.Series(scores, index=ids, name=type(det).__name__), pd.Series(signal, index=ids, name="strongest_signal"))
-
-    def _columns_of(self) -> list[str]:
-        det = self._detector
-        peer = getattr(det, "peer_column_", None)
-        return list(det.features_) + ([peer] if peer and peer not in det.features_ else [])
 
     def explain(self, table: pd.DataFrame, top: int = 3) -> pd.DataFrame:
         positions = self._parts.index.get_indexer(table.index)
@@ -397,9 +395,8 @@ class DaskEngine:
             raise ModelError("this model is not fitted; train it first (fraudkit train)")
         step = progress or (lambda stage: None)
         step("features")
-        ref, _ = getattr(model, "_fitted_features", (None, None))
         staged = copy.copy(model)
-        if ref is not None and ref() is batch:  # refitted on this batch: its features are already there
+        if model.fitted_on(batch):  # refitted on this batch: its features are already there, computed by fit
             parts = None
         else:
             features, parts = self.part_features(model.features_, batch)
