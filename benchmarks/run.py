@@ -413,15 +413,22 @@ NOTES = """
 - **score (local / dask)** is the whole command: load the model, validate with `fraudkit.io`,
   score, write `providers.csv`, `claims.parquet`, `patients.parquet`, `summary.json` (no report).
   Its peak RSS counts the process and its Dask worker processes.
-- **Dask engine.** Features are computed once, in the client (a claim's features mix the
-  patient's other claims with counts over its provider's day and peer class, so no single
-  partitioning makes both exact); isolation-forest scores of claims and patients and the reasons
-  of flagged claims run per row partition on the workers (row-wise, hence byte-identical); the
-  graph detectors analyse the claims network as one task on a worker beside them (a pure
-  function of the network); the provider roll-ups and the ranking run on the reduced tables in
-  the client.
-  On two shared cores it cannot be faster than the local engine (the compiled forest already
-  uses both cores); it is the path to a cluster with `--scheduler`, within the memory limit below.
+- **Dask engine.** The calling process validates the batch and cuts it into parts by patient
+  (`fraudkit.io.split_by_patient`, a hash of the patient id). Each part's features are computed
+  on a worker (`FeatureBuilder.part_features`: every column its patients' own claims decide, and
+  the keys of the counts over other patients); the worker keeps the part's claim table and sends
+  back the 31 columns the providers' features read (`PartFeatures.slim`), which the calling
+  process reduces (`FeatureBuilder.combine`: the counts over all keys, the providers' features
+  from all claims in the batch's order; the same bits for any number of parts). The claims'
+  forest scores and strongest signal are computed on the worker that keeps each part (the batch's
+  scaling learnt from its evenly spaced rows, fetched from the parts); the patients' scores and
+  the reasons of flagged claims run per partition of rows; the graph detectors analyse the claims
+  network as one task on a worker beside them. Worker processes (`--scheduler`, as a cluster of
+  other machines is used) get every part copied to them, about 600 MB per million claims, where
+  they used to get only the forests' columns: on two shared cores that costs more than the
+  second core gives (0.36-0.45x the local engine, 0.63-0.72x when the client computed the
+  features). The engine's own local cluster (no `--scheduler`) runs worker threads, which copy
+  nothing; its time includes starting the cluster.
 - **Memory.** Item lines are reduced to per-claim arrays a chunk of whole claims (about a million
   lines) at a time (`fraudkit/features/_lines.py`), so feature building no longer holds a copy of
   every line's columns and their temporaries. The claim feature table (54 columns) is written
@@ -443,18 +450,24 @@ NOTES = """
 
 ## What is left to make `score` faster and smaller
 
-1. **Features per partition (`fraudkit/features/_builder.py`).** The item-line reduction is
-   already per chunk of claims. Next, split the claim-level part of `transform` into (a) a
-   per-patient-partition stage: every claim and patient column except those that count over
-   providers (`cohort_size`, `cohort_lift`, `same_day_dx_lift`, `exam_pattern_claims`,
-   `exam_pattern_lift`, `exam_line_lift`, `drug_line_lift`, `drug_swap_lift`) or over other
-   cards (`co_purchase_days`), exact when claims and items are partitioned by
-   `hash(patient_id)`; (b) the counts behind those as per-partition value counts summed
-   into one table (a Dask reduction) and mapped back; (c) `_providers` from per-provider sums
-   (additive over patient partitions; doctors per provider need the union of (provider, doctor)
-   pairs; the `*_sig` columns need per-class sums). Replace the batch-wide `np.nanmedian` fallback
-   in `_claims.peer` by a fit-time median. Then the Dask engine maps (a) over partitions, the
-   client never holds the whole batch, and the 10M target comes within reach.
+1. **Done in part: features per part of the patients (`fraudkit/features/_builder.py`).**
+   `FeatureBuilder.part_features` computes a part's claim and patient features, exact when claims
+   and items are cut by `hash(patient_id)` (`fraudkit.io.split_by_patient`), and leaves the
+   columns counted over other patients (`CROSS_COLUMNS`: cohorts, same-day diagnoses, exam
+   patterns, drug lifts, co-purchases) to `FeatureBuilder.combine`, which counts over every
+   part's keys and computes the providers' features from every claim in the batch's order: the
+   same tables, bit for bit, for any number of parts (hashes at 300k on default, hard, foreign and
+   shuffled batches, and at 1M). Making them exact took four changes, none of which moved a bit of
+   an ordered batch's tables or the model: exam-set signatures hash the codes' text, not their
+   order of appearance; a cost percentile's layout comes from the quantiles only; a care type
+   unseen at fit falls back to the fitted medians, not the batch's; a card buying together is
+   credited on its first claim by position, not by line order (17 claims of a shuffled 300k batch
+   changed). The Dask engine runs the parts on its workers and scores the claims there. Left: the
+   calling process still validates and holds the whole batch, cuts it and ships the parts; next,
+   workers reading and validating their own parts (patient-aligned Parquet parts, or a shuffle by
+   patient), which item 2 prepares. On one machine, parts computed one after another cost more
+   than the whole batch at once (1M: 6-8.7 s against 4.7 s; the split copies the batch and the
+   reduction writes a fresh claim table, and memory touched for the first time is slow here).
 2. **Validation per part (`fraudkit/io`).** Parse and check each Parquet part on its own (only
    uniqueness and the cross-table sums need all parts, as integer codes), so that the raw and the
    typed copy of the items table are never held together.
