@@ -103,5 +103,7 @@ def test_split_by_patient_refuses_a_batch_with_broken_references(tiny_batch):
         split_by_patient(broken, 3)
     with pytest.raises(ValueError, match="parts must be at least 1"):
         split_by_patient(batch, 0)
+    with pytest.raises(TypeError, match="cuts a fraudkit.io.Batch"):
+        split_by_patient(batch.tables(), 2)
     with pytest.raises(ValueError, match="parts must be a whole number of at least 1, got 0"):
         FeatureBuilder().fit(batch).transform(batch, parts=0)

@@ -50,6 +50,8 @@ def split_by_patient(batch: Batch, parts: int) -> list[BatchPart]:
     >>> sum(len(p.batch.claims) for p in pieces) == len(batch.claims)
     True
     """
+    if not isinstance(batch, Batch):
+        raise TypeError(f"split_by_patient cuts a fraudkit.io.Batch (from load_batch or validate_batch), got {type(batch).__name__}")
     if parts < 1:
         raise ValueError(f"parts must be at least 1, got {parts}")
     patient_rows = batch.rows_of("claims", "patient_id")
