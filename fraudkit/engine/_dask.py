@@ -293,7 +293,8 @@ class DaskEngine:
         claims on 2 cores took 18-26 s with 2 worker processes, 13-14 s with 2 worker threads. A
         cluster of other machines (``scheduler``) copies the same.
     partitions : int, optional
-        Row partitions per stage (default: two per worker).
+        Parts of the patients whose features are computed apart (default: one per worker), and
+        row partitions per row-wise stage (default: two per worker).
     client : distributed.Client, optional
         Use this client (and its cluster) as it is; the engine does not close it.
 
@@ -366,7 +367,9 @@ class DaskEngine:
         from fraudkit.io import split_by_patient
 
         client = self.client
-        pieces = split_by_patient(batch, self.partitions or 2 * self.n_workers)
+        # one part per worker by default: each part costs a split, a copy and a share of the
+        # reduction (1M claims on 2 worker threads: score 13.2-13.6 s with 2 parts, 15.0-15.3 s with 4)
+        pieces = split_by_patient(batch, self.partitions or self.n_workers)
         [det] = client.scatter([builder], broadcast=True)
         futures = client.map(_features_part, [det] * len(pieces), client.scatter(pieces), [None] * len(pieces), pure=False)
         return futures, [p.claims for p in pieces]
