@@ -487,32 +487,35 @@ class FeatureBuilder(BaseEstimator):
         claims = _Columns(m.n, [name for name in CLAIM_COLUMNS if name in names or name in CROSS_COLUMNS])
         rows = [claims._row(name) for name in names]
         block = claims._data if rows == list(range(len(claims.names))) else None  # all of them: no row index
-        for part in parts:
-            if part.columns.names != names:
-                raise ValueError("parts to combine must have the same claim columns")
-            if block is not None:
-                block[:, part.claims] = part.columns._data
-            else:
-                claims._data[np.ix_(rows, part.claims)] = part.columns._data
-            claims._written[rows] |= part.columns._written
-        for col, values in self._cross(m).items():  # counts over every part's claims
-            claims[col] = values
-        order = np.argsort(np.concatenate([part.patients for part in parts]), kind="stable")
-        patients = pd.concat([part.patient_table for part in parts]).iloc[order]
-        patients["co_purchase_days"] = group_max(m.pcode, claims["co_purchase_days"], m.n_pat, fill=0.0)
-        supply = patients["supply_ratio"].to_numpy()[m.pcode]
-        with ThreadPoolExecutor(max_workers=1) as pool:  # as in _transform: the significances beside the rest
+        with ThreadPoolExecutor(max_workers=1) as pool:  # as in _transform: a second core where the GIL allows
+            co_purchase = pool.submit(self._co_purchase, m)  # beside the parts' columns and the other counts
+            for part in parts:
+                if part.columns.names != names:
+                    raise ValueError("parts to combine must have the same claim columns")
+                if block is not None:
+                    block[:, part.claims] = part.columns._data
+                else:
+                    claims._data[np.ix_(rows, part.claims)] = part.columns._data
+                claims._written[rows] |= part.columns._written
+            for col, values in self._cross(m, co_purchase).items():  # counts over every part's claims
+                claims[col] = values
+            order = np.argsort(np.concatenate([part.patients for part in parts]), kind="stable")
+            patients = pd.concat([part.patient_table for part in parts]).iloc[order]
+            patients["co_purchase_days"] = group_max(m.pcode, claims["co_purchase_days"], m.n_pat, fill=0.0)
+            supply = patients["supply_ratio"].to_numpy()[m.pcode]
+            # the significances beside the rest of the providers' table
             significance = pool.submit(self._mean_significance, m, claims.arrays(), supply, self._provider_class(m))
             providers = self._providers(m, claims, patients, significance.result)
         index = parts[0].claim_index.append([part.claim_index for part in parts[1:]]).take(m.claim_order)
         return Features(claims=claims.frame(index), patients=patients[list(PATIENT_COLUMNS)],
                         providers=providers[list(PROVIDER_COLUMNS)])
 
-    def _cross(self, b: _Base) -> dict[str, np.ndarray]:
-        """The claim columns that count over other patients' claims (:data:`CROSS_COLUMNS`; see :meth:`part_features`)."""
+    def _cross(self, b: _Base, co_purchase: Future | None = None) -> dict[str, np.ndarray]:
+        """The claim columns that count over other patients' claims (:data:`CROSS_COLUMNS`; see
+        :meth:`part_features`); ``co_purchase``: the future of :meth:`_co_purchase`, if already started."""
         out = dict(zip(("cohort_size", "cohort_lift", "same_day_dx_lift"), _together(b)))
-        out["co_purchase_days"] = self._co_purchase(b)
         out.update(self._exam_patterns(b))
+        out["co_purchase_days"] = self._co_purchase(b) if co_purchase is None else co_purchase.result()
         return out
 
     def _transform(self, b: _Base, whole: bool = True):
