@@ -426,7 +426,7 @@ NOTES = """
   network as one task on a worker beside them. Worker processes (`--scheduler`, as a cluster of
   other machines is used) get every part copied to them, about 600 MB per million claims, where
   they used to get only the forests' columns: on two shared cores that costs more than the
-  second core gives (0.36-0.45x the local engine, 0.63-0.72x when the client computed the
+  second core gives (0.45-0.47x the local engine, 0.63-0.72x when the client computed the
   features). The engine's own local cluster (no `--scheduler`) runs worker threads, which copy
   nothing; its time includes starting the cluster.
 - **Memory.** Item lines are reduced to per-claim arrays a chunk of whole claims (about a million
