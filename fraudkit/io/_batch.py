@@ -86,12 +86,10 @@ class Batch:
         if ref is None:
             raise ValueError(f"{table}.{column} names no other table; one of "
                              + ", ".join(f"{t}.{c}" for t, c in REFERENCES))
-        frame, target = getattr(self, table), getattr(self, ref)
-        kept = self._rows.get((table, column))
+        kept = self._kept((table, column))
         if kept is not None:
-            frame_ref, target_ref, rows = kept
-            if frame_ref() is frame and target_ref() is target and len(rows) == len(frame):
-                return rows
+            return kept
+        frame, target = getattr(self, table), getattr(self, ref)
         rows = positions_in(frame[column], target[column])
         self._keep_rows({(table, column): rows})
         return rows
@@ -100,9 +98,7 @@ class Batch:
         # the kept lookups name their tables by weak reference, which cannot be pickled: they travel
         # as plain arrays, those still of the current tables, and are kept again on arrival
         state = {k: v for k, v in self.__dict__.items() if k != "_rows"}
-        state["_kept_rows"] = {key: rows for key, (frame, target, rows) in self._rows.items()
-                               if frame() is getattr(self, key[0]) and target() is getattr(self, REFERENCES[key])
-                               and len(rows) == len(frame())}
+        state["_kept_rows"] = {key: rows for key in self._rows if (rows := self._kept(key)) is not None}
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -110,6 +106,15 @@ class Batch:
         self.__dict__.update(state)
         self._rows = {}
         self._keep_rows(kept)
+
+    def _kept(self, key: tuple[str, str]) -> np.ndarray | None:
+        """The kept lookup of ``key`` (table, column), if it is still of the batch's current tables."""
+        kept = self._rows.get(key)
+        if kept is None:
+            return None
+        frame_ref, target_ref, rows = kept
+        frame, target = getattr(self, key[0]), getattr(self, REFERENCES[key])
+        return rows if frame_ref() is frame and target_ref() is target and len(rows) == len(frame) else None
 
     def _keep_rows(self, found: dict) -> None:
         for (table, column), rows in found.items():
