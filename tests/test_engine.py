@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("distributed")
@@ -109,6 +110,21 @@ def test_worker_processes_give_the_local_engines_features_and_files(parted, tmp_
         (tmp_path / name).mkdir()
         result.write(tmp_path / name)
     assert _digests(tmp_path / "dask") == _digests(tmp_path / "local")
+
+
+def test_claim_rows_come_from_the_workers_parts_in_the_order_asked(parted, cluster):
+    import pandas as pd
+    from distributed import Client
+
+    _, batch, model = parted
+    whole = model.features_.transform(batch).claims
+    with Client(cluster) as client, DaskEngine(client=client, partitions=3) as engine:
+        features, parts = engine.part_features(model.features_, batch)
+        assert len(parts.futures) == 3 and features.claims.shape[1] < whole.shape[1]  # the full tables stayed behind
+        asked = np.array([5, 0, len(whole) - 1, 3, 4_000])
+        pd.testing.assert_frame_equal(parts.rows(asked), whole.iloc[asked], check_exact=True)
+        none = parts.rows(np.zeros(0, dtype=np.int64), columns=["cost_z", "cohort_lift"])
+        assert len(none) == 0 and list(none.columns) == ["cost_z", "cohort_lift"]
 
 
 class _LostWorker:
