@@ -213,15 +213,11 @@ class _ClaimParts:
         results = client.gather(client.map(_on_part, [func] * k, [det] * k, self.futures, self.cross, [extra] * k,
                                            pure=False))
 
-        def in_order(arrays):
-            out = np.empty(self.n, dtype=np.result_type(*arrays))
-            for pos, values in zip(self.positions, arrays):
-                out[pos] = values
-            return out
+        from fraudkit.io import in_batch_order
 
         if isinstance(results[0], tuple):
-            return tuple(in_order([r[j] for r in results]) for j in range(len(results[0])))
-        return in_order(results)
+            return tuple(in_batch_order([r[j] for r in results], self.positions, self.n) for j in range(len(results[0])))
+        return in_batch_order(results, self.positions, self.n)
 
     def rows(self, positions: np.ndarray, columns=None) -> pd.DataFrame:
         """The claim table's rows at these positions of the batch, in this order, from the workers."""

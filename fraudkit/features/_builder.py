@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from fraudkit._threads import done_or_run
+from fraudkit.io import in_batch_order, split_by_patient
 
 from ._columns import CLAIM_COLUMNS, PATIENT_COLUMNS, PROVIDER_COLUMNS
 from ._copurchase import co_purchase_days
@@ -458,7 +459,6 @@ class FeatureBuilder(BaseEstimator):
         if int(parts) != parts or parts < 1:
             raise ValueError(f"parts must be a whole number of at least 1, got {parts!r}")
         if parts > 1:
-            from fraudkit.io import split_by_patient  # noqa: PLC0415 (the loader's package imports features lazily too)
             return self.combine([self.part_features(part) for part in split_by_patient(batch, parts)])
         return self._transform(_Base(batch, lines=False))  # item lines are read chunk by chunk, never all at once
 
@@ -1012,10 +1012,7 @@ class _Merged(_Base):
         self.claim_order = np.argsort(np.concatenate(at), kind="stable")
 
         def scatter(arrays):
-            out = np.empty(n, dtype=np.result_type(*arrays))
-            for a, values in zip(at, arrays):
-                out[a] = values
-            return out
+            return in_batch_order(arrays, at, n)
 
         for name in (*_Keys._CLAIM, "pcode"):
             setattr(self, name, scatter([k.claim[name] for k in keys]))

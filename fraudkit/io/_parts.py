@@ -24,6 +24,18 @@ class BatchPart:
     patients: np.ndarray
 
 
+def in_batch_order(arrays: list[np.ndarray], positions: list[np.ndarray], n: int) -> np.ndarray:
+    """One array of the whole batch from one per part: each part's values put at its rows' positions.
+
+    >>> in_batch_order([np.array([10, 30]), np.array([20])], [np.array([0, 2]), np.array([1])], 3).tolist()
+    [10, 20, 30]
+    """
+    out = np.empty(n, dtype=np.result_type(*arrays))
+    for pos, values in zip(positions, arrays):
+        out[pos] = values
+    return out
+
+
 def patient_part(patient_ids: pd.Series, parts: int) -> np.ndarray:
     """The part of each patient: a hash of its id modulo ``parts``, so the same patient
     falls in the same part in any batch and on any machine.
